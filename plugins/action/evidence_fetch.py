@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side: bring a host's artifacts into the case, hash them again, log custody.
+
+Files are streamed by the connection's own file transfer (SFTP/SCP over
+SSH, a copy for a local connection), never read into memory: the staging
+dir is first handed to the login account, so no privilege escalation is
+needed for the transfer (ansible.builtin.fetch with become falls back to
+slurp, which holds the whole file in memory).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.dfir.docker.plugins.plugin_utils import _case
+
+# Result keys kept in collection.json and the custody log for each step.
+STEP_KEYS = ('failed', 'msg', 'errors', 'warnings', 'started_at', 'finished_at', 'source', 'skipped', 'skip_reason')
+
+
+def _step_summary(name, result):
+    summary = {'step': name}
+    for key in STEP_KEYS:
+        if key in result:
+            summary[key] = result[key]
+    summary['artifacts'] = len([item for item in result.get('artifacts') or [] if item.get('sha256')])
+    summary['parameters'] = result.get('parameters') or (result.get('invocation') or {}).get('module_args') or {}
+    for outcome in result.get('containers') or []:
+        if isinstance(outcome, dict) and outcome.get('failed'):
+            summary.setdefault('failed_containers', []).append(
+                {'id': outcome.get('id'), 'requested': outcome.get('requested'), 'msg': outcome.get('msg')})
+    return summary
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+
+    ARGUMENT_SPEC = dict(
+        evidence_dir=dict(type='str', required=True),
+        case_dir=dict(type='path', required=True),
+        examiner=dict(type='str', required=True),
+        steps=dict(type='dict', default={}),
+        host_failure=dict(type='str'),
+        selected=dict(type='list', elements='str'),
+    )
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        host = _case.check_host_name(task_vars.get('inventory_hostname'))
+        case_dir = args['case_dir']
+        if not os.path.isdir(case_dir):
+            raise AnsibleActionFail('case directory %s does not exist; open the case first' % case_dir)
+        host_dir = _case.host_dir(case_dir, host)
+        collection_path = os.path.join(host_dir, _case.COLLECTION)
+        if os.path.exists(collection_path):
+            raise AnsibleActionFail('host %s was already collected into %s; use a new case id to collect it again'
+                                    % (host, case_dir))
+
+        steps = dict((name, step) for name, step in (args['steps'] or {}).items()
+                     if isinstance(step, dict) and step and not step.get('skipped'))
+        artifacts = self._artifacts(steps)
+        if self._task.check_mode:
+            result.update(changed=False, artifacts=len(artifacts), msg='check mode: nothing fetched')
+            return result
+
+        os.makedirs(host_dir, mode=0o750, exist_ok=True)
+        problems = []
+        fetched_bytes = 0
+        started_at = _case.utc_now()
+        if artifacts:
+            try:
+                self._hand_over(args['evidence_dir'], task_vars)
+            except AnsibleActionFail as exc:
+                problems.append(str(exc))
+                artifacts = []
+        for artifact in artifacts:
+            error = self._fetch_one(args['evidence_dir'], host_dir, artifact)
+            if error:
+                problems.append(error)
+            else:
+                fetched_bytes += artifact['size']
+
+        collection = {
+            'host': host,
+            'evidence_dir': args['evidence_dir'],
+            'fetch_started_at': started_at,
+            'fetched_at': _case.utc_now(),
+            'host_failure': args['host_failure'],
+            'selected_containers': args['selected'],
+            'steps': [_step_summary(name, step) for name, step in sorted(steps.items(), key=lambda item: str(item[1].get('started_at')))],
+            'fetch_problems': problems,
+            'artifacts': [item for item in artifacts if item.get('sha256_controller')],
+        }
+        for summary in collection['steps']:
+            _case.append_custody(case_dir, summary['step'], args['examiner'], host, summary.get('parameters'),
+                                 {key: summary.get(key) for key in ('failed', 'msg', 'artifacts', 'errors', 'failed_containers')
+                                  if key in summary},
+                                 when=summary.get('finished_at'))
+        if args['selected'] is not None:
+            _case.append_custody(case_dir, 'select containers', args['examiner'], host,
+                                 result={'selected': len(args['selected']), 'containers': args['selected'],
+                                         'note': None if args['selected'] else 'the selection matched no container on this host'})
+        _case.write_json(collection_path, collection)
+        outcome = {'fetched': len(collection['artifacts']), 'bytes': fetched_bytes, 'problems': problems}
+        _case.append_custody(case_dir, 'fetch', args['examiner'], host, {'evidence_dir': args['evidence_dir']}, outcome)
+        result.update(changed=True, host_dir=host_dir, fetched=len(collection['artifacts']), bytes=fetched_bytes,
+                      problems=problems)
+        if problems:
+            result.update(failed=True, msg='%d artifact(s) of %s failed the transfer check: %s'
+                                           % (len(problems), host, '; '.join(problems)))
+        return result
+
+    @staticmethod
+    def _artifacts(steps):
+        seen = {}
+        for step in steps.values():
+            for artifact in step.get('artifacts') or []:
+                if isinstance(artifact, dict) and artifact.get('sha256') and artifact.get('path') and not artifact.get('planned'):
+                    seen.setdefault(artifact['path'], dict(artifact))
+        return [seen[path] for path in sorted(seen)]
+
+    def _login_uid(self):
+        if self._connection.transport in ('local', 'ansible.builtin.local'):
+            return os.getuid()
+        outcome = self._low_level_execute_command('id -u', sudoable=False)
+        try:
+            return int(outcome.get('stdout', '').strip())
+        except ValueError:
+            raise AnsibleActionFail('cannot tell the login user id on the host: %s' % (outcome.get('stderr') or outcome))
+
+    def _hand_over(self, evidence_dir, task_vars):
+        uid = self._login_uid()
+        if uid == 0:
+            return
+        handed = self._execute_module(module_name='dfir.docker.staging',
+                                      module_args={'path': evidence_dir, 'state': 'handover', 'owner': uid},
+                                      task_vars=task_vars)
+        if handed.get('failed') or handed.get('unreachable'):
+            raise AnsibleActionFail('the staging dir could not be handed over for transfer: %s' % handed.get('msg'))
+
+    def _fetch_one(self, evidence_dir, host_dir, artifact):
+        relative = artifact['path']
+        if relative.startswith('/') or '..' in relative.split('/'):
+            return '%s: refused, the artifact name leaves the host directory' % relative
+        local = os.path.join(host_dir, relative)
+        partial = local + '.fetching'
+        os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
+        remote = self._connection._shell.join_path(evidence_dir, relative)
+        try:
+            self._connection.fetch_file(remote, partial)
+        except AnsibleConnectionFailure:
+            raise
+        except Exception as exc:  # noqa: B902 - connection plugins raise many kinds; each artifact fails alone
+            self._discard(partial)
+            return '%s: transfer failed: %s' % (relative, exc)
+        if not os.path.isfile(partial):
+            return '%s: transfer produced no file' % relative
+        digest, size = _case.sha256_file(partial)
+        if digest != artifact['sha256'] or size != artifact['size']:
+            self._discard(partial)
+            return '%s: SHA-256 on the controller %s (%d bytes) differs from the source %s (%d bytes); not kept' % (
+                relative, digest, size, artifact['sha256'], artifact['size'])
+        os.chmod(partial, 0o440)
+        os.rename(partial, local)
+        artifact['sha256_controller'] = digest
+        artifact['fetched_at'] = _case.utc_now()
+        return None
+
+    @staticmethod
+    def _discard(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible glue shared by the host-side modules.
+
+Private to the collection.  The only module_utils file that imports Ansible:
+argument specs, turning the pure core's errors into results, and the common
+shape of every result (artifacts, per-container outcomes, errors, times).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dfir.docker.plugins.module_utils._engine_api import DEFAULT_DOCKER_HOST
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceDir, EvidenceError
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_now
+from ansible_collections.dfir.docker.plugins.module_utils._sources import SOURCES, SourceError, Target
+
+
+def source_argument_spec():
+    return dict(
+        source=dict(type='str', default='auto', choices=list(SOURCES)),
+        docker_host=dict(type='str', default=DEFAULT_DOCKER_HOST),
+        docker_root=dict(type='path'),
+        timeout=dict(type='int', default=60),
+    )
+
+
+def containers_argument_spec():
+    return dict(containers=dict(type='list', elements='str', default=[]))
+
+
+def evidence_argument_spec():
+    return dict(evidence_dir=dict(type='path', required=True))
+
+
+class DfirModule:
+    """An AnsibleModule with the collection's conventions for results."""
+
+    def __init__(self, argument_spec, supports_check_mode=True, **kwargs):
+        self.module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=supports_check_mode, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.started_at = utc_now()
+        self.warnings = []
+        self.errors = []
+        self.target = None
+        self.evidence = None
+
+    def fail(self, msg, **result):
+        result.setdefault('started_at', self.started_at)
+        result.setdefault('finished_at', utc_now())
+        result.setdefault('artifacts', [])
+        result.setdefault('errors', self.errors + [msg])
+        result.setdefault('parameters', self.params)
+        self._emit_warnings()
+        self.module.fail_json(msg=msg, **result)
+
+    def open_target(self):
+        try:
+            self.target = Target(self.params['source'], self.params['docker_host'],
+                                 self.params['docker_root'], self.params['timeout'])
+        except SourceError as exc:
+            self.fail(str(exc))
+        self.warnings.extend(self.target.warnings)
+        if self.target.root_error:
+            self.warnings.append('the Docker root cannot be read, so raw files are not collected: %s' % self.target.root_error)
+        return self.target
+
+    def open_evidence(self, path=None):
+        path = path or self.params['evidence_dir']
+        if self.check_mode:
+            self.evidence = EvidenceDir(path, create=False)
+            return self.evidence
+        try:
+            self.evidence = EvidenceDir(path)
+        except EvidenceError as exc:
+            self.fail(str(exc))
+        self._warn_same_filesystem()
+        return self.evidence
+
+    def _warn_same_filesystem(self):
+        if self.target is None or self.target.root is None:
+            return
+        try:
+            same = os.stat(self.evidence.path).st_dev == os.stat(self.target.root.path).st_dev
+        except OSError:
+            return
+        if same:
+            self.warnings.append(
+                'evidence_dir %s is on the same filesystem as the Docker root %s: writing there can overwrite '
+                'deleted data that could still be recovered; prefer a staging dir on another disk'
+                % (self.evidence.path, self.target.root.path))
+
+    def finish(self, result, changed=None):
+        """Exit; failed when anything was recorded in self.errors."""
+        result.setdefault('artifacts', self.evidence.records if self.evidence else [])
+        result['errors'] = self.errors
+        result['parameters'] = self.params
+        result['started_at'] = self.started_at
+        result['finished_at'] = utc_now()
+        if self.target is not None:
+            result.setdefault('source', self.target.source)
+        if changed is None:
+            changed = bool(result['artifacts']) and not self.check_mode
+        self._emit_warnings()
+        if self.errors:
+            msg = '; '.join(self.errors)
+            if len(self.errors) > 1:
+                msg = '%d errors: %s' % (len(self.errors), msg)
+            self.module.fail_json(msg=msg, changed=changed, **result)
+        self.module.exit_json(changed=changed, **result)
+
+    def _emit_warnings(self):
+        for warning in self.warnings:
+            self.module.warn(warning)
+        self.warnings = []
+
+    def run(self, body):
+        """Run the module body; any unexpected error becomes a clear failure, not a traceback."""
+        try:
+            body(self)
+        except Exception as exc:  # noqa: B902 - the last line of defence for a responder's run
+            self.fail('unexpected error: %s: %s' % (type(exc).__name__, exc), exception=traceback.format_exc())

@@ -1,0 +1,247 @@
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The staging directory on the host, and artifacts written into it.
+
+Private to the collection.  An artifact is written to ``<name>.partial``
+while it is hashed, and renamed to its name only once every byte is on
+disk; a failed write leaves nothing behind and nothing recorded.  Only a
+recorded artifact is ever fetched and sealed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import json
+import os
+import stat
+
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    describe_os_error,
+    open_regular,
+    utc_from_timestamp,
+    utc_now,
+)
+
+CHUNK_SIZE = 1024 * 1024
+PARTIAL_SUFFIX = '.partial'
+# Written into every staging dir this collection creates, so that cleanup
+# never removes a directory it did not make.
+STAGING_MARKER = '.dfir-docker-staging'
+
+
+class EvidenceError(Exception):
+    """An artifact could not be written; nothing was recorded for it."""
+
+
+def _write_reason(exc, path):
+    if exc.errno == errno.ENOSPC:
+        return 'the staging disk is full while writing %s' % path
+    if exc.errno == errno.EDQUOT:
+        return 'disk quota exceeded while writing %s' % path
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return 'cannot write %s: %s' % (path, exc.strerror)
+    return 'writing %s failed: %s' % (path, describe_os_error(exc))
+
+
+def safe_relpath(relpath):
+    """Refuse artifact names that could leave the staging dir."""
+    if not relpath or relpath.startswith('/') or '\0' in relpath:
+        raise EvidenceError('invalid artifact name %r' % relpath)
+    parts = relpath.split('/')
+    if any(part in ('', '.', '..') for part in parts):
+        raise EvidenceError('invalid artifact name %r' % relpath)
+    return relpath
+
+
+class ArtifactWriter:
+    """Bytes written here are hashed on the way to disk; see EvidenceDir.artifact()."""
+
+    def __init__(self, evidence_dir, relpath, kind, container_id, source, extra):
+        self.evidence_dir = evidence_dir
+        self.relpath = safe_relpath(relpath)
+        self.kind = kind
+        self.container_id = container_id
+        self.source = source
+        self.extra = extra or {}
+        self.final_path = os.path.join(evidence_dir.path, relpath)
+        self.partial_path = self.final_path + PARTIAL_SUFFIX
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.record = None
+        self._fd = None
+
+    def __enter__(self):
+        self.evidence_dir.make_parents(self.relpath)
+        if os.path.lexists(self.final_path):
+            raise EvidenceError('artifact %s already exists in the staging dir; use a fresh evidence_dir' % self.relpath)
+        try:
+            self._fd = os.open(self.partial_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise EvidenceError(_write_reason(exc, self.partial_path))
+        return self
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._fd, view)
+            except OSError as exc:
+                raise EvidenceError(_write_reason(exc, self.relpath))
+            view = view[written:]
+        self.digest.update(data)
+        self.size += len(data)
+
+    def __exit__(self, exc_type, exc, traceback):
+        fd, self._fd = self._fd, None
+        if exc_type is None:
+            try:
+                os.fsync(fd)
+                os.close(fd)
+                fd = None
+                os.rename(self.partial_path, self.final_path)
+            except OSError as error:
+                if fd is not None:
+                    os.close(fd)
+                self._discard()
+                raise EvidenceError(_write_reason(error, self.relpath))
+            self.record = dict(self.extra)
+            self.record.update({
+                'path': self.relpath,
+                'kind': self.kind,
+                'sha256': self.digest.hexdigest(),
+                'size': self.size,
+                'container_id': self.container_id,
+                'collected_at': utc_now(),
+            })
+            if self.source is not None:
+                self.record['source'] = self.source
+            self.evidence_dir.records.append(self.record)
+            return False
+        if fd is not None:
+            os.close(fd)
+        self._discard()
+        return False
+
+    def _discard(self):
+        try:
+            os.unlink(self.partial_path)
+        except OSError:
+            pass
+
+
+class EvidenceDir:
+    """A staging directory on the host that artifacts are written into."""
+
+    def __init__(self, path, create=True):
+        if not path or not os.path.isabs(path):
+            raise EvidenceError('evidence_dir must be an absolute path, not %r' % (path,))
+        self.path = os.path.normpath(path)
+        self.records = []
+        if create:
+            self._prepare()
+
+    def _prepare(self):
+        try:
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise EvidenceError('evidence_dir %s cannot be created: %s' % (self.path, describe_os_error(exc)))
+        st = os.lstat(self.path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise EvidenceError('evidence_dir %s is not a directory' % self.path)
+        probe = os.path.join(self.path, '.write-test-%d' % os.getpid())
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW, 0o600)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise EvidenceError('evidence_dir %s cannot be written: %s' % (self.path, exc.strerror or exc))
+
+    def make_parents(self, relpath):
+        """Create the directories above an artifact, each 0700, none a symlink."""
+        current = self.path
+        for part in relpath.split('/')[:-1]:
+            current = os.path.join(current, part)
+            try:
+                os.mkdir(current, 0o700)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise EvidenceError(_write_reason(exc, current))
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                raise EvidenceError('%s in the staging dir is not a directory; refusing to write through it' % current)
+
+    def artifact(self, relpath, kind, container_id=None, source=None, extra=None):
+        """A context manager to write one artifact; the record exists only on success."""
+        return ArtifactWriter(self, relpath, kind, container_id, source, extra)
+
+    def write_bytes(self, relpath, data, kind, container_id=None, source=None, extra=None):
+        with self.artifact(relpath, kind, container_id, source, extra) as writer:
+            writer.write(data)
+        return writer.record
+
+    def write_json(self, relpath, document, kind, container_id=None, source=None, extra=None):
+        data = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode('utf-8') + b'\n'
+        return self.write_bytes(relpath, data, kind, container_id, source, extra)
+
+    def write_stream(self, relpath, chunks, kind, container_id=None, source=None, extra=None):
+        with self.artifact(relpath, kind, container_id, source, extra) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+        return writer.record
+
+    def copy_file(self, source_path, relpath, kind, container_id=None, extra=None):
+        """Copy a host file byte for byte; record its own timestamps beside the hash.
+
+        Raises OSError when the source cannot be opened (missing, symlink,
+        not a regular file) and EvidenceError when the copy cannot be written.
+        """
+        fd, st = open_regular(source_path)
+        try:
+            return self.copy_fd(fd, st, source_path, relpath, kind, container_id, extra)
+        finally:
+            os.close(fd)
+
+    def copy_fd(self, fd, st, source_path, relpath, kind, container_id=None, extra=None):
+        """Copy from an open file; the caller opened it (and keeps it open) before
+        the file could be renamed or rotated away."""
+        details = dict(extra or {})
+        details['source_stat'] = stat_record(st)
+        with self.artifact(relpath, kind, container_id, source_path, details) as writer:
+            offset = 0
+            while True:
+                try:
+                    data = os.pread(fd, CHUNK_SIZE, offset)
+                except OSError as exc:
+                    raise EvidenceError('reading %s failed: %s' % (source_path, exc.strerror))
+                if not data:
+                    break
+                offset += len(data)
+                writer.write(data)
+        return writer.record
+
+
+def stat_record(st):
+    """The timestamps and identity of a source file, for the record."""
+    return {
+        'size': st.st_size,
+        'mode': '%04o' % stat.S_IMODE(st.st_mode),
+        'uid': st.st_uid,
+        'gid': st.st_gid,
+        'inode': st.st_ino,
+        'mtime': utc_from_timestamp(st.st_mtime),
+        'ctime': utc_from_timestamp(st.st_ctime),
+        'atime': utc_from_timestamp(st.st_atime),
+    }
+
+
+def planned(relpath, kind, size, container_id=None, source=None):
+    """What check mode reports for an artifact it would write."""
+    record = {'path': relpath, 'kind': kind, 'size': size, 'container_id': container_id, 'sha256': None, 'planned': True}
+    if source is not None:
+        record['source'] = source
+    return record

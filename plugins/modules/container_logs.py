@@ -1,0 +1,237 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: container_logs
+short_description: Preserve container logs byte for byte, rotated files included
+version_added: 0.1.0
+description:
+  - For each container, writes into O(evidence_dir) under C(containers/<full id>/logs/)
+  - byte-exact copies of the C(json-file) log and each rotated file (C(<id>-json.log), C(.1), C(.2.gz), ...),
+    live file first, then older ones; every file is opened before any is copied, so a rotation
+    during collection cannot lose one.
+  - the C(local) driver's files (C(local-logs/container.log) and its rotations) and the dual-logging
+    cache C(container-cached.log) that Docker 20.10 and later keeps for remote drivers.
+  - when live (O(api_logs=true)), the log as the Engine API serves it, with timestamps:
+    C(api-stdout.log) and C(api-stderr.log), or C(api-tty.log) for a container with a TTY.
+  - When the log driver keeps nothing on disk (journald, syslog, gelf, none, ...), the container's
+    entry says where the log went in C(logs_elsewhere); that is not an error.
+author:
+  - dfir.docker contributors
+extends_documentation_fragment:
+  - dfir.docker.common
+  - dfir.docker.common.containers
+  - dfir.docker.common.evidence
+options:
+  api_logs:
+    description: Also collect the log through the Engine API, with timestamps, when the API is the source.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: In check mode, lists the log files it would copy and their sizes.
+'''
+
+EXAMPLES = r'''
+- name: Preserve the logs of every container
+  dfir.docker.container_logs:
+    evidence_dir: /var/tmp/dfir/case-42
+  become: true
+
+- name: Logs of one container from a mounted disk image
+  dfir.docker.container_logs:
+    source: disk
+    docker_root: /mnt/evidence/var/lib/docker
+    containers: [festive_perlman]
+    evidence_dir: /srv/staging/case-42
+  become: true
+'''
+
+RETURN = r'''
+artifacts:
+  description: Every log artifact, with path, kind (container_log, container_log_local,
+    container_log_cache, container_log_api), sha256, size, container_id, collected_at, source,
+    and for copies the rotation number (0 = live file) and source_stat.
+  returned: always
+  type: list
+  elements: dict
+containers:
+  description: One entry per requested container with id, name, log_driver, failed, msg,
+    logs_on_disk, logs_elsewhere and its artifact paths.
+  returned: always
+  type: list
+  elements: dict
+errors:
+  description: What failed, one message per problem.
+  returned: always
+  type: list
+  elements: str
+source:
+  description: The source used.
+  returned: success
+  type: str
+started_at:
+  description: UTC ISO 8601.
+  returned: always
+  type: str
+finished_at:
+  description: UTC ISO 8601.
+  returned: always
+  type: str
+'''
+
+import os
+
+from ansible_collections.dfir.docker.plugins.module_utils._common import (
+    DfirModule,
+    containers_argument_spec,
+    evidence_argument_spec,
+    source_argument_spec,
+)
+from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineNotFound, demultiplex
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceError, planned
+from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, where_logs_went
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, open_regular
+
+
+def collect_container(dfir, container_id, facts):
+    target, evidence = dfir.target, dfir.evidence
+    base = 'containers/%s/logs' % container_id
+    outcome = {'id': container_id, 'name': facts.get('name'), 'log_driver': facts.get('log_driver'),
+               'artifacts': [], 'notes': []}
+    errors = []
+    elsewhere = where_logs_went(facts.get('log_driver'))
+    outcome['logs_elsewhere'] = elsewhere
+
+    files = []
+    if target.root is not None:
+        container_dir = target.root.container_dir(container_id)
+        files = log_files(container_dir, container_id, facts.get('log_file'))
+    outcome['logs_on_disk'] = bool(files)
+
+    if dfir.check_mode:
+        for item in files:
+            try:
+                size = os.lstat(item['path']).st_size
+            except OSError:
+                size = None
+            dfir.planned.append(planned('%s/%s' % (base, item['name']), item['kind'], size, container_id, item['path']))
+            outcome['artifacts'].append('%s/%s' % (base, item['name']))
+    else:
+        # Open every file before copying any: a rotation renames them under us.
+        opened = []
+        for item in files:
+            try:
+                fd, st = open_regular(item['path'])
+            except OSError as exc:
+                errors.append('%s not collected: %s' % (item['path'], describe_os_error(exc)))
+                continue
+            opened.append((item, fd, st))
+        try:
+            for item, fd, st in opened:
+                relpath = '%s/%s' % (base, item['name'])
+                try:
+                    record = evidence.copy_fd(fd, st, item['path'], relpath, item['kind'], container_id,
+                                              {'rotation': item['rotation'], 'compressed': item['compressed']})
+                    outcome['artifacts'].append(record['path'])
+                except EvidenceError as exc:
+                    errors.append(str(exc))
+        finally:
+            for _item, fd, _st in opened:
+                os.close(fd)
+
+    live = target.client is not None and facts.get('source') == 'api'
+    if live and dfir.params['api_logs']:
+        errors.extend(collect_api_logs(dfir, container_id, facts, base, outcome))
+    if not files and not elsewhere and not live and target.root is not None:
+        outcome['notes'].append('no log file found on disk for this container')
+    if elsewhere:
+        outcome['notes'].append(elsewhere)
+    outcome['failed'] = bool(errors)
+    outcome['msg'] = '; '.join(errors) if errors else 'collected'
+    return outcome, errors
+
+
+def collect_api_logs(dfir, container_id, facts, base, outcome):
+    """The log as the daemon serves it, demultiplexed, with timestamps."""
+    if dfir.check_mode:
+        names = ['api-tty.log'] if facts.get('tty') else ['api-stdout.log', 'api-stderr.log']
+        for name in names:
+            dfir.planned.append(planned('%s/%s' % (base, name), 'container_log_api', None, container_id, 'api'))
+            outcome['artifacts'].append('%s/%s' % (base, name))
+        return []
+    evidence = dfir.evidence
+    try:
+        response = dfir.target.client.container_logs(container_id, timestamps=True)
+    except EngineNotFound:
+        return ['container %s no longer exists (removed during collection)' % container_id]
+    except EngineAPIError as exc:
+        outcome['notes'].append('the Engine API served no log: %s' % exc)
+        return []
+    extra = {'timestamps': True}
+    try:
+        with response:
+            if facts.get('tty'):
+                record = evidence.write_stream(base + '/api-tty.log', response.chunks(), 'container_log_api',
+                                               container_id, 'api', extra)
+                outcome['artifacts'].append(record['path'])
+                return []
+            with evidence.artifact(base + '/api-stdout.log', 'container_log_api', container_id, 'api',
+                                   dict(extra, stream='stdout')) as stdout:
+                with evidence.artifact(base + '/api-stderr.log', 'container_log_api', container_id, 'api',
+                                       dict(extra, stream='stderr')) as stderr:
+                    writers = {'stdout': stdout, 'stderr': stderr, 'stdin': stdout}
+                    for stream, payload in demultiplex(response):
+                        writers[stream].write(payload)
+            outcome['artifacts'].extend([stdout.record['path'], stderr.record['path']])
+    except (EngineAPIError, EvidenceError) as exc:
+        return ['API log of %s not collected: %s' % (container_id, exc)]
+    return []
+
+
+def collect(dfir):
+    target = dfir.open_target()
+    dfir.open_evidence()
+    dfir.planned = []
+    ids, facts_by_id, selection_errors, _listing_errors = target.select(dfir.params['containers'])
+    outcomes = []
+    for requested, message in selection_errors:
+        dfir.errors.append(message)
+        outcomes.append({'requested': requested, 'failed': True, 'msg': message, 'artifacts': []})
+    for container_id in ids:
+        facts = facts_by_id.get(container_id)
+        if facts is None:
+            message = 'container %s: its config cannot be read, so its log driver is unknown' % container_id
+            facts = {'id': container_id, 'source': 'disk'}
+            if target.root is not None:
+                facts['log_file'] = os.path.join(target.root.container_dir(container_id), '%s-json.log' % container_id)
+            outcome, errors = collect_container(dfir, container_id, facts)
+            outcome['notes'].append(message)
+        else:
+            outcome, errors = collect_container(dfir, container_id, facts)
+        dfir.errors.extend('container %s: %s' % (container_id, error) for error in errors)
+        outcomes.append(outcome)
+    result = {'containers': outcomes}
+    if dfir.check_mode:
+        result['artifacts'] = dfir.planned
+        dfir.finish(result, changed=bool(dfir.planned))
+    dfir.finish(result)
+
+
+def main():
+    spec = source_argument_spec()
+    spec.update(containers_argument_spec())
+    spec.update(evidence_argument_spec())
+    spec['api_logs'] = dict(type='bool', default=True)
+    DfirModule(spec).run(collect)
+
+
+if __name__ == '__main__':
+    main()

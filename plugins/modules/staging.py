@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: staging
+short_description: Create, hand over and remove the evidence staging directory on a Docker host
+version_added: 0.1.0
+description:
+  - V(present) creates the staging directory (mode 0700; a parent it creates gets 0711 so the
+    transfer account can reach it) and marks it as made by this collection. It reports the free space
+    there and whether it shares a filesystem with the Docker root.
+  - V(handover) gives the collected artifacts to the account that transfers them to the controller
+    (the SSH login user when acquisition runs with C(become)), so they are streamed over SFTP instead
+    of being read into memory. Only this collection's staging directories are handed over.
+  - V(absent) removes a staging directory this collection made, and refuses any other directory.
+  - Used by the M(dfir.docker.evidence_fetch) action and the C(acquire) role; rarely called directly.
+author:
+  - dfir.docker contributors
+options:
+  path:
+    description: The staging directory, usually C(<dfir_evidence_dir>/<case id>).
+    type: path
+    required: true
+  state:
+    description: What to do.
+    type: str
+    choices: [present, handover, absent]
+    default: present
+  owner:
+    description: Numeric uid to hand the artifacts over to (V(handover) only).
+    type: int
+  case_id:
+    description: The case the directory belongs to, written into its marker file (V(present) only).
+    type: str
+  docker_root:
+    description: The Docker root, to warn when the staging directory shares its filesystem.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would do.
+'''
+
+EXAMPLES = r'''
+- name: Create the staging directory for case 42
+  dfir.docker.staging:
+    path: /var/tmp/dfir-docker/case-42
+    case_id: case-42
+  become: true
+
+- name: Remove it once the case is sealed
+  dfir.docker.staging:
+    path: /var/tmp/dfir-docker/case-42
+    state: absent
+  become: true
+'''
+
+RETURN = r'''
+path:
+  description: The staging directory.
+  returned: always
+  type: str
+free_bytes:
+  description: Free space in the staging directory's filesystem (V(present)).
+  returned: when state is present
+  type: int
+same_filesystem_as_docker_root:
+  description: Whether the staging directory shares a filesystem with O(docker_root) (V(present)).
+  returned: when state is present and docker_root is given
+  type: bool
+'''
+
+import errno
+import json
+import os
+import shutil
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import STAGING_MARKER
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_now
+
+
+def marker_of(path):
+    try:
+        with open(os.path.join(path, STAGING_MARKER), 'rb') as handle:
+            return json.loads(handle.read().decode('utf-8') or '{}')
+    except (OSError, ValueError):
+        return None
+
+
+def present(module, path, result):
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        if not module.check_mode:
+            os.makedirs(parent, 0o711)
+            os.chmod(parent, 0o711)
+        result['changed'] = True
+    if os.path.lexists(path):
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            module.fail_json(msg='staging path %s exists and is not a directory' % path, **result)
+        marker = marker_of(path)
+        if marker is None and os.listdir(path):
+            module.fail_json(msg='staging path %s exists, is not empty and was not made by dfir.docker; '
+                                 'choose another dfir_evidence_dir' % path, **result)
+        if marker is not None and module.params['case_id'] and marker.get('case_id') != module.params['case_id']:
+            module.fail_json(msg='staging path %s belongs to case %s, not %s' % (path, marker.get('case_id'), module.params['case_id']),
+                             **result)
+    elif not module.check_mode:
+        os.mkdir(path, 0o700)
+        result['changed'] = True
+    else:
+        result['changed'] = True
+    if not module.check_mode and marker_of(path) is None:
+        with open(os.path.join(path, STAGING_MARKER), 'w') as handle:
+            json.dump({'case_id': module.params['case_id'], 'created_at': utc_now()}, handle)
+        result['changed'] = True
+    if os.path.isdir(path):
+        fs = os.statvfs(path)
+        result['free_bytes'] = fs.f_bavail * fs.f_frsize
+        docker_root = module.params['docker_root']
+        if docker_root and os.path.isdir(docker_root):
+            result['same_filesystem_as_docker_root'] = os.stat(path).st_dev == os.stat(docker_root).st_dev
+
+
+def handover(module, path, result):
+    owner = module.params['owner']
+    if owner is None:
+        module.fail_json(msg='owner is required for state=handover', **result)
+    if marker_of(path) is None:
+        module.fail_json(msg='%s is not a dfir.docker staging directory; refusing to change its owner' % path, **result)
+    for parent, dirnames, filenames in os.walk(path):
+        for name in [''] + dirnames + filenames:
+            target = os.path.join(parent, name) if name else parent
+            st = os.lstat(target)
+            if st.st_uid != owner:
+                result['changed'] = True
+                if not module.check_mode:
+                    os.lchown(target, owner, -1)
+
+
+def absent(module, path, result):
+    if not os.path.lexists(path):
+        return
+    if marker_of(path) is None:
+        module.fail_json(msg='%s is not a dfir.docker staging directory; refusing to remove it' % path, **result)
+    result['changed'] = True
+    if not module.check_mode:
+        shutil.rmtree(path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            state=dict(type='str', default='present', choices=['present', 'handover', 'absent']),
+            owner=dict(type='int'),
+            case_id=dict(type='str'),
+            docker_root=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    path = os.path.normpath(module.params['path'])
+    result = {'changed': False, 'path': path}
+    if not os.path.isabs(path) or path == '/':
+        module.fail_json(msg='staging path must be an absolute path below /, not %r' % module.params['path'], **result)
+    try:
+        {'present': present, 'handover': handover, 'absent': absent}[module.params['state']](module, path, result)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            reason = 'no space left'
+        module.fail_json(msg='staging %s (%s) failed: %s%s' % (path, module.params['state'], reason,
+                                                               ' on %s' % exc.filename if exc.filename else ''), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright: dfir.docker contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The sealed case on the controller: layout, hashes, custody log, manifest.
+
+Private to the collection; controller side only, no Ansible import.
+
+    <case_root>/<case_id>/
+      manifest.json  manifest.json.sig  SHA256SUMS  custody.jsonl
+      hosts/<inventory_hostname>/collection.json   what was collected and checked
+      hosts/<inventory_hostname>/engine.json
+      hosts/<inventory_hostname>/containers/<full container id>/...
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import getpass
+import hashlib
+import json
+import os
+import re
+import socket
+import stat
+
+MANIFEST = 'manifest.json'
+SIGNATURE = 'manifest.json.sig'
+SUMS = 'SHA256SUMS'
+CUSTODY = 'custody.jsonl'
+COLLECTION = 'collection.json'
+HOSTS_DIR = 'hosts'
+CHUNK_SIZE = 1024 * 1024
+# The files of the seal itself: not listed inside the manifest they make up.
+SEAL_FILES = (MANIFEST, SIGNATURE, SUMS)
+CASE_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')
+
+
+class CaseError(Exception):
+    """The case cannot be opened, filled, sealed or verified; the message says why."""
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def check_case_id(case_id):
+    if not case_id or not CASE_ID.match(case_id):
+        raise CaseError('case id %r is not usable as a directory name: use letters, digits, ".", "_" and "-" '
+                        '(at most 128, starting with a letter or digit)' % (case_id,))
+    return case_id
+
+
+def check_host_name(name):
+    if not name or name in ('.', '..') or '/' in name or '\0' in name:
+        raise CaseError('inventory hostname %r cannot name a directory of the case' % (name,))
+    return name
+
+
+def sha256_file(path):
+    """Stream a file through SHA-256; return (hex digest, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    try:
+        while True:
+            data = os.read(fd, CHUNK_SIZE)
+            if not data:
+                break
+            digest.update(data)
+            size += len(data)
+    finally:
+        os.close(fd)
+    return digest.hexdigest(), size
+
+
+def operator():
+    """Who runs the controller side: OS user at controller host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: B902 - getuser raises several types when there is no name
+        user = str(os.getuid())
+    return '%s@%s' % (user, socket.gethostname())
+
+
+def append_custody(case_dir, action, examiner=None, host=None, parameters=None, result=None, when=None):
+    """Append one line to the custody log; one write() so concurrent forks never interleave."""
+    entry = {
+        'when': when or utc_now(),
+        'examiner': examiner,
+        'operator': operator(),
+        'host': host,
+        'action': action,
+        'parameters': parameters or {},
+        'result': result or {},
+    }
+    line = (json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str) + '\n').encode('utf-8')
+    fd = os.open(os.path.join(case_dir, CUSTODY), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return entry
+
+
+def write_json(path, document):
+    """Write JSON through a temporary file, so a reader never sees half of it."""
+    temporary = path + '.tmp'
+    with open(temporary, 'w', encoding='utf-8') as handle:
+        json.dump(document, handle, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        handle.write('\n')
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(temporary, path)
+
+
+def read_json(path):
+    try:
+        with open(path, 'rb') as handle:
+            return json.loads(handle.read().decode('utf-8'))
+    except OSError as exc:
+        raise CaseError('%s cannot be read: %s' % (path, exc.strerror))
+    except ValueError as exc:
+        raise CaseError('%s is not valid JSON: %s' % (path, exc))
+
+
+def case_files(case_dir):
+    """Every file of the case as a sorted list of relative paths; a symlink or special file is an error."""
+    found = []
+    problems = []
+    for parent, dirnames, filenames in os.walk(case_dir):
+        dirnames.sort()
+        for name in dirnames + filenames:
+            path = os.path.join(parent, name)
+            relative = os.path.relpath(path, case_dir)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                problems.append('%s is a symlink; a case holds only regular files' % relative)
+            elif stat.S_ISREG(mode):
+                found.append(relative)
+            elif not stat.S_ISDIR(mode):
+                problems.append('%s is not a regular file' % relative)
+    return sorted(found), problems
+
+
+def sums_line(digest, relative):
+    """One line of SHA256SUMS in the format GNU sha256sum -c reads, escapes included."""
+    if '\\' in relative or '\n' in relative or '\r' in relative:
+        escaped = relative.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r')
+        return '\\%s  %s\n' % (digest, escaped)
+    return '%s  %s\n' % (digest, relative)
+
+
+def parse_sums(text):
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        escaped = line.startswith('\\')
+        if escaped:
+            line = line[1:]
+        match = re.match(r'^([0-9a-f]{64}) [ *](.+)$', line)
+        if not match:
+            raise CaseError('%s line %d is not a sha256sum line' % (SUMS, number))
+        name = match.group(2)
+        if escaped:
+            name = re.sub(r'\\(.)', lambda m: {'n': '\n', 'r': '\r', '\\': '\\'}.get(m.group(1), m.group(1)), name)
+        entries.append((match.group(1), name))
+    return entries
+
+
+def host_dir(case_dir, host):
+    return os.path.join(case_dir, HOSTS_DIR, check_host_name(host))
+
+
+def collections(case_dir):
+    """The collection.json of every host that has one, by host name."""
+    found = {}
+    hosts_root = os.path.join(case_dir, HOSTS_DIR)
+    if not os.path.isdir(hosts_root):
+        return found
+    for host in sorted(os.listdir(hosts_root)):
+        path = os.path.join(hosts_root, host, COLLECTION)
+        if os.path.isfile(path):
+            found[host] = read_json(path)
+    return found
+
+
+def check_artifacts(case_dir, host_collections):
+    """Re-hash every fetched artifact; return (manifest entries, problems)."""
+    entries, problems = [], []
+    for host, collection in sorted(host_collections.items()):
+        for artifact in collection.get('artifacts') or []:
+            relative = os.path.join(HOSTS_DIR, host, artifact['path'])
+            path = os.path.join(case_dir, relative)
+            entry = {
+                'host': host,
+                'path': relative,
+                'kind': artifact.get('kind'),
+                'container_id': artifact.get('container_id'),
+                'size': artifact.get('size'),
+                'sha256_source': artifact.get('sha256'),
+                'sha256_controller': artifact.get('sha256_controller'),
+                'collected_at': artifact.get('collected_at'),
+                'fetched_at': artifact.get('fetched_at'),
+                'source': artifact.get('source'),
+            }
+            if not os.path.isfile(path) or os.path.islink(path):
+                problems.append('%s: recorded but missing from the case' % relative)
+                continue
+            digest, size = sha256_file(path)
+            if digest != artifact.get('sha256'):
+                problems.append('%s: SHA-256 on the controller %s differs from the source %s'
+                                % (relative, digest, artifact.get('sha256')))
+            elif size != artifact.get('size'):
+                problems.append('%s: size %d differs from the %s recorded at the source' % (relative, size, artifact.get('size')))
+            entries.append(entry)
+    return entries, problems
+
+
+def unrecorded_files(case_dir, host_collections):
+    """Files under hosts/ that no collection.json accounts for (leftovers, additions)."""
+    known = set()
+    for host, collection in host_collections.items():
+        known.add(os.path.join(HOSTS_DIR, host, COLLECTION))
+        for artifact in collection.get('artifacts') or []:
+            known.add(os.path.join(HOSTS_DIR, host, artifact['path']))
+    files, problems = case_files(case_dir)
+    extra = [path for path in files if path.startswith(HOSTS_DIR + '/') and path not in known]
+    return extra, problems
+
+
+def file_hashes(case_dir, exclude=SEAL_FILES):
+    files, problems = case_files(case_dir)
+    if problems:
+        raise CaseError('; '.join(problems))
+    hashes = {}
+    for relative in files:
+        if relative in exclude:
+            continue
+        hashes[relative] = sha256_file(os.path.join(case_dir, relative))[0]
+    return hashes
+
+
+def write_sums(case_dir):
+    """SHA256SUMS over every file of the case but itself, so `sha256sum -c SHA256SUMS` checks them all."""
+    hashes = file_hashes(case_dir, exclude=(SUMS,))
+    temporary = os.path.join(case_dir, SUMS + '.tmp')
+    with open(temporary, 'w', encoding='utf-8') as handle:
+        for relative in sorted(hashes):
+            handle.write(sums_line(hashes[relative], relative))
+    os.rename(temporary, os.path.join(case_dir, SUMS))
+    return hashes
+
+
+def verify_case(case_dir):
+    """Check a sealed case's files against SHA256SUMS and the manifest; return (problems, counts).
+
+    The signature is checked separately (see _sshsig.verify).
+    """
+    problems = []
+    sums_path = os.path.join(case_dir, SUMS)
+    if not os.path.isfile(sums_path):
+        return ['%s is missing: the case was never sealed' % SUMS], {}
+    with open(sums_path, 'r', encoding='utf-8') as handle:
+        listed = parse_sums(handle.read())
+    listed_names = set()
+    for digest, relative in listed:
+        listed_names.add(relative)
+        path = os.path.join(case_dir, relative)
+        if os.path.islink(path) or not os.path.isfile(path):
+            problems.append('%s: listed in %s but missing' % (relative, SUMS))
+            continue
+        actual = sha256_file(path)[0]
+        if actual != digest:
+            problems.append('%s: SHA-256 is %s, %s says %s (the file changed after sealing)' % (relative, actual, SUMS, digest))
+    files, layout_problems = case_files(case_dir)
+    problems.extend(layout_problems)
+    for relative in files:
+        if relative != SUMS and relative not in listed_names:
+            problems.append('%s: not in %s (added after sealing)' % (relative, SUMS))
+    manifest_path = os.path.join(case_dir, MANIFEST)
+    if os.path.isfile(manifest_path):
+        manifest = read_json(manifest_path)
+        for relative, digest in sorted((manifest.get('files') or {}).items()):
+            path = os.path.join(case_dir, relative)
+            if not os.path.isfile(path):
+                problems.append('%s: listed in the manifest but missing' % relative)
+            elif sha256_file(path)[0] != digest:
+                problems.append('%s: does not match the SHA-256 in the signed manifest' % relative)
+        for artifact in manifest.get('artifacts') or []:
+            if artifact.get('sha256_source') != (manifest.get('files') or {}).get(artifact.get('path')):
+                problems.append('%s: the manifest\'s source hash and file hash disagree' % artifact.get('path'))
+    else:
+        problems.append('%s is missing' % MANIFEST)
+    return sorted(set(problems)), {'files': len(listed)}
