@@ -1,0 +1,1 @@
+"""Test support: real daemons, images built offline, Ansible runs. No mocks."""
