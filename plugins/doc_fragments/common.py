@@ -18,7 +18,7 @@ options:
       - V(api) talks to the Docker Engine API over O(docker_host) and fails when no daemon answers.
       - V(disk) reads the Docker root O(docker_root) and never contacts a daemon; use it for a
         dead host's disk mounted read-only, or when the daemon itself is not trusted.
-      - V(auto) uses the API when the socket answers, else the disk, and says so in RV(warnings).
+      - V(auto) uses the API when the socket answers, else the disk, and says so in a warning.
     type: str
     choices: [auto, api, disk]
     default: auto
@@ -40,7 +40,7 @@ options:
     type: int
     default: 60
 notes:
-  - Runs on the Docker host, usually with C(become: true), using the Python standard library only.
+  - "Runs on the Docker host, usually with C(become: true), using the Python standard library only."
   - Reads evidence without following symlinks and with C(O_NOATIME) where the kernel allows it.
 '''
 
@@ -64,7 +64,7 @@ options:
       - The staging directory on the host that artifacts are written into. It is created (mode 0700)
         when missing. Each artifact is written to C(<name>.partial), hashed while written, and
         renamed only when complete; a failed artifact is removed and not recorded.
-      - Keep it off the filesystem that holds the evidence when you can: writing there can
+      - Keep it off the filesystem that holds the evidence when you can, since writing there can
         overwrite deleted data that could still be recovered.
     type: path
     required: true

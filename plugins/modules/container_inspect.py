@@ -27,7 +27,7 @@ description:
   - One call handles all requested containers; a container that fails is reported and the others
     are still collected.
 author:
-  - dfir.docker contributors
+  - dfir.docker maintainers (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
   - dfir.docker.common.containers

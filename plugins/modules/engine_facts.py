@@ -15,14 +15,14 @@ description:
   - Reports the engine (version, API version, storage driver, Docker root, user-namespace remapping,
     rootless mode, logging driver, security options) and every container, running or not.
   - Live, it asks the Engine API; from disk, it reads each container's config files, and a
-    container is reported running when its config says so (on a dead host's disk: it was running
+    container is reported running when its config says so (on a dead host's disk, it was running
     when the host went down).
   - When the API answers and the Docker root is readable too, every field where the daemon and the
     files disagree is listed in RV(disagreements); a mismatch can mean tampering or a daemon in trouble.
   - With O(evidence_dir), the report and the daemon's C(daemon.json) are written there as artifacts.
   - Changes nothing on the host; writes only into O(evidence_dir) when it is given.
 author:
-  - dfir.docker contributors
+  - dfir.docker maintainers (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
 options:
@@ -60,15 +60,43 @@ engine:
   returned: success
   type: dict
   contains:
-    source: {description: "V(api) or V(disk).", type: str, returned: always}
-    version: {description: Engine version (API only)., type: str, returned: always}
-    api_version: {description: Highest API version the daemon speaks (API only)., type: str, returned: always}
-    storage_driver: {description: Storage driver, e.g. C(overlay2)., type: str, returned: always}
-    docker_root: {description: The Docker root., type: str, returned: always}
-    userns_remap: {description: Whether the daemon remaps user namespaces., type: bool, returned: always}
-    rootless: {description: Whether the daemon runs rootless., type: bool, returned: always}
-    logging_driver: {description: Default logging driver., type: str, returned: always}
-    security_options: {description: Security options the daemon reports., type: list, elements: str, returned: always}
+    source:
+      description: "V(api) or V(disk)."
+      type: str
+      returned: always
+    version:
+      description: "Engine version (API only)."
+      type: str
+      returned: always
+    api_version:
+      description: "Highest API version the daemon speaks (API only)."
+      type: str
+      returned: always
+    storage_driver:
+      description: "Storage driver, e.g. C(overlay2)."
+      type: str
+      returned: always
+    docker_root:
+      description: "The Docker root."
+      type: str
+      returned: always
+    userns_remap:
+      description: "Whether the daemon remaps user namespaces."
+      type: bool
+      returned: always
+    rootless:
+      description: "Whether the daemon runs rootless."
+      type: bool
+      returned: always
+    logging_driver:
+      description: "Default logging driver."
+      type: str
+      returned: always
+    security_options:
+      description: "Security options the daemon reports."
+      type: list
+      elements: str
+      returned: always
     remapped_roots:
       description: User-namespace-remapped roots found under the Docker root, each with path, uid and gid.
       type: list
@@ -90,25 +118,83 @@ containers:
   type: list
   elements: dict
   contains:
-    id: {description: Full container id., type: str, returned: always}
-    name: {description: Name without the leading slash., type: str, returned: always}
-    image: {description: Image as the user named it., type: str, returned: always}
-    image_id: {description: Image id (sha256 digest of its config)., type: str, returned: always}
-    state: {description: "One of created, running, paused, restarting, removing, exited, dead.", type: str, returned: always}
-    running: {description: Whether it runs (on disk, whether its config says so)., type: bool, returned: always}
-    pid: {description: Host PID of its first process when running., type: int, returned: always}
-    created: {description: Creation time, UTC ISO 8601., type: str, returned: always}
-    started_at: {description: Last start, UTC ISO 8601, or null., type: str, returned: always}
-    finished_at: {description: Last exit, UTC ISO 8601, or null., type: str, returned: always}
-    storage_driver: {description: Storage driver of its layers., type: str, returned: always}
-    mount_id: {description: Driver directory of its writable layer., type: str, returned: always}
-    upper_dir: {description: Directory holding its writable layer on this host., type: str, returned: always}
-    log_path: {description: Log file path as the daemon recorded it., type: str, returned: always}
-    log_file: {description: The log file on the tree being read (rebased for a mounted image)., type: str, returned: always}
-    log_driver: {description: Logging driver of the container., type: str, returned: always}
-    labels: {description: Container labels., type: dict, returned: always}
-    mounts: {description: Volumes, bind mounts and tmpfs mounts., type: list, elements: dict, returned: always}
-    source: {description: "Where this entry was read: V(api) or V(disk).", type: str, returned: always}
+    id:
+      description: "Full container id."
+      type: str
+      returned: always
+    name:
+      description: "Name without the leading slash."
+      type: str
+      returned: always
+    image:
+      description: "Image as the user named it."
+      type: str
+      returned: always
+    image_id:
+      description: "Image id (sha256 digest of its config)."
+      type: str
+      returned: always
+    state:
+      description: "One of created, running, paused, restarting, removing, exited, dead."
+      type: str
+      returned: always
+    running:
+      description: "Whether it runs (on disk, whether its config says so)."
+      type: bool
+      returned: always
+    pid:
+      description: "Host PID of its first process when running."
+      type: int
+      returned: always
+    created:
+      description: "Creation time, UTC ISO 8601."
+      type: str
+      returned: always
+    started_at:
+      description: "Last start, UTC ISO 8601, or null."
+      type: str
+      returned: always
+    finished_at:
+      description: "Last exit, UTC ISO 8601, or null."
+      type: str
+      returned: always
+    storage_driver:
+      description: "Storage driver of its layers."
+      type: str
+      returned: always
+    mount_id:
+      description: "Driver directory of its writable layer."
+      type: str
+      returned: always
+    upper_dir:
+      description: "Directory holding its writable layer on this host."
+      type: str
+      returned: always
+    log_path:
+      description: "Log file path as the daemon recorded it."
+      type: str
+      returned: always
+    log_file:
+      description: "The log file on the tree being read (rebased for a mounted image)."
+      type: str
+      returned: always
+    log_driver:
+      description: "Logging driver of the container."
+      type: str
+      returned: always
+    labels:
+      description: "Container labels."
+      type: dict
+      returned: always
+    mounts:
+      description: "Volumes, bind mounts and tmpfs mounts."
+      type: list
+      elements: dict
+      returned: always
+    source:
+      description: "Where this entry was read: V(api) or V(disk)."
+      type: str
+      returned: always
 disagreements:
   description: Fields where the live API and the files on disk disagree, each with container_id, field, api and disk.
   returned: success

@@ -21,7 +21,7 @@ description:
   - V(absent) removes a staging directory this collection made, and refuses any other directory.
   - Used by the M(dfir.docker.evidence_fetch) action and the C(acquire) role; rarely called directly.
 author:
-  - dfir.docker contributors
+  - dfir.docker maintainers (@dfir-docker)
 options:
   path:
     description: The staging directory, usually C(<dfir_evidence_dir>/<case id>).

@@ -35,7 +35,7 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
     if become:
         command.append('--become')
     env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.minimal', 'ANSIBLE_NOCOLOR': '1'})
-    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, cwd='/')
+    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, cwd='/', check=False)
     text = process.stdout.decode(errors='replace')
     # minimal callback: "localhost | SUCCESS => {json}" or "localhost | FAILED! => {json}"
     marker = text.find(' => ')
@@ -52,5 +52,5 @@ def run_playbook(playbook, extra_vars=None, inventory='localhost,', args=(), tim
         command += ['-e', json.dumps({key: value})]
     command += list(args)
     process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env=ansible_env(env), timeout=timeout, cwd=REPO)
+                             env=ansible_env(env), timeout=timeout, cwd=REPO, check=False)
     return process.returncode, process.stdout.decode(errors='replace')

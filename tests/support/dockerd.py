@@ -67,14 +67,14 @@ class Dockerd:
 
     def ping(self):
         result = subprocess.run([DOCKER, '-H', self.host, 'version', '--format', '{{.Server.Version}}'],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         return result.returncode == 0
 
     def docker(self, *args, check=True, input=None, timeout=600):
         """Run the docker CLI against this daemon; return stdout as text."""
         result = subprocess.run([DOCKER, '-H', self.host] + [str(arg) for arg in args], input=input,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                                env=dict(os.environ, DOCKER_BUILDKIT='0', DOCKER_CLI_HINTS='false'))
+                                env=dict(os.environ, DOCKER_BUILDKIT='0', DOCKER_CLI_HINTS='false'), check=False)
         if check and result.returncode != 0:
             raise DockerdError('docker %s failed (%s): %s' % (' '.join(map(str, args)), result.returncode,
                                                               result.stderr.decode(errors='replace')))
@@ -106,7 +106,7 @@ class Dockerd:
                 self.process.wait(timeout=10)
         self.process = None
         subprocess.run(['sh', '-c', 'grep " %s" /proc/mounts | cut -d" " -f2 | sort -r | xargs -r umount -l'
-                        % self.base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        % self.base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def make_base(prefix='dfir-test-'):
