@@ -11,7 +11,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
 
 runtime_packages=(docker.io busybox-static openssh-client python3)
-dev_packages=(openssh-server gdb procps rsync shellcheck)
+dev_packages=(openssh-server sudo gdb procps rsync shellcheck)
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
