@@ -36,7 +36,13 @@ def ensure_login_user():
     return created
 
 
+def end_login_sessions():
+    # Ansible's ControlPersist keeps SSH sessions alive after the play; they end with the test.
+    subprocess.run(['pkill', '-KILL', '-u', LOGIN_USER], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def remove_login_user():
+    end_login_sessions()
     for path in ('/etc/sudoers.d/dfir-fleet',):
         if os.path.exists(path):
             os.unlink(path)
@@ -163,6 +169,7 @@ class Fleet:
                 host.stop()
             except Exception:  # noqa: B902 - stop the others whatever happens to one
                 pass
+        end_login_sessions()
         if self.created_user:
             remove_login_user()
             self.created_user = False
