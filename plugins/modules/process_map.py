@@ -13,7 +13,7 @@ short_description: Every process of a container with its PIDs and user ids on th
 version_added: 0.1.0
 description:
   - For each container, lists every process of its PID namespace and of its cgroup, read from the
-    host's C(/proc), not from C(docker top): zombies and processes that left the container's cgroup
+    host's C(/proc), not from C(docker top); zombies and processes that left the container's cgroup
     are included.
   - For each process, the host PID and the container PID (from C(NSpid)), the parent PID on both
     sides, real/effective/saved/filesystem UID and GID on the host and inside the container (through
@@ -27,7 +27,7 @@ description:
     namespace, each marked with the container it belongs to (by cgroup).
   - A paused container is read as it is, without unpausing; a stopped one reports its last state
     and no processes.
-  - O(host_pids) answers the reverse question (from an EDR alert, a host log) for any host PID: which
+  - O(host_pids) answers the reverse question (from an EDR alert, a host log) for any host PID, which
     container it belongs to, its container PID and ids there, or that it is a process of the host.
     O(container_pids) goes the other way, from a PID a container's logs name to the host PID.
   - The host-level report (C(userns.json) with O(evidence_dir)) holds the daemon's C(userns-remap)
@@ -146,7 +146,11 @@ containers:
       type: list
       elements: dict
       returned: always
-    notes: {description: What a responder should know (stopped, shared namespaces, names unknown)., type: list, elements: str, returned: always}
+    notes:
+      description: What a responder should know (stopped, shared namespaces, names unknown).
+      type: list
+      elements: str
+      returned: always
 lookups:
   description: One answer per O(host_pids) and O(container_pids) entry, with found, belongs_to (V(container) or
     V(host)), msg, and the process record as in RV(containers.processes).

@@ -18,9 +18,9 @@ description:
     C(/proc/<pid>/mem) in chunks and hashed while written, with the notes debuggers expect
     (NT_PRSTATUS per thread, NT_PRPSINFO, NT_AUXV, NT_FILE). C(gdb -c <host pid>.core) opens it.
   - C(<host pid>.maps), C(/proc/<pid>/maps) byte for byte as it was read for the dump.
-  - C(memory.json), what each dump holds: regions dumped, regions that could not be read (listed,
+  - C(memory.json), what each dump holds. Regions dumped, regions that could not be read (listed,
     never fatal), pages written as zeros because they failed while the process lived, threads.
-  - A process that exits during its dump leaves no core: the partial file is removed, and the
+  - A process that exits during its dump leaves no core. The partial file is removed, and the
     result says so. Zombies have no memory and are listed as skipped.
   - O(freeze=true) freezes the container's cgroup (as C(docker pause) does) for a consistent
     snapshot, and always thaws it afterwards, even on error or when the module is interrupted.
@@ -111,7 +111,11 @@ containers:
       type: list
       elements: dict
       returned: always
-    freeze: {description: The freeze and thaw of this container, when O(freeze=true)., type: list, elements: dict, returned: always}
+    freeze:
+      description: The freeze and thaw of this container, when O(freeze=true).
+      type: list
+      elements: dict
+      returned: always
 state_changes:
   description:
     - Every change made to the host's state, in order, each with action (V(freeze) or V(thaw)),
