@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import os
 import re
+import signal
 import time
 
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import O_CLOEXEC, O_NOFOLLOW
@@ -157,3 +158,47 @@ class Freezer:
 
     def thaw(self, timeout=10):
         return self._set(False, timeout)
+
+
+class ThawGuard:
+    """A child process that thaws the container if this process dies while it may be frozen.
+
+    Signal handlers cannot run on SIGKILL (an out-of-memory kill, a task
+    timeout that kills hard): the guard can.  It waits on a pipe; `release()`
+    writes to it once this process has thawed the container itself, and the
+    guard exits without touching anything.  If this process dies first, the
+    pipe reads end-of-file and the guard thaws.  The guard is in a session of
+    its own, so a signal to this process group does not take it down too.
+    """
+
+    def __init__(self, freezer):
+        read_end, self._write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            self._guard(freezer, read_end)
+        os.close(read_end)
+
+    def _guard(self, freezer, read_end):
+        try:
+            os.setsid()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+            os.close(self._write_end)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            if not os.read(read_end, 1):
+                freezer.thaw()
+        finally:
+            os._exit(0)
+
+    def release(self):
+        """This process thawed the container (or tried): the guard ends without touching it."""
+        if self._write_end is None:
+            return
+        try:
+            os.write(self._write_end, b'.')
+        finally:
+            os.close(self._write_end)
+            self._write_end = None
+            os.waitpid(self.pid, 0)

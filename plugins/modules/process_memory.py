@@ -142,7 +142,14 @@ errors:
 import os
 import signal
 
-from ansible_collections.dfir.docker.plugins.module_utils._cgroup import FreezeError, Freezer, locate_freezer, parse_cgroup, parse_mountinfo
+from ansible_collections.dfir.docker.plugins.module_utils._cgroup import (
+    FreezeError,
+    Freezer,
+    ThawGuard,
+    locate_freezer,
+    parse_cgroup,
+    parse_mountinfo,
+)
 from ansible_collections.dfir.docker.plugins.module_utils._common import (
     DfirModule,
     containers_argument_spec,
@@ -184,6 +191,7 @@ class ContainerDump:
         self.notes = list(view.notes)
         self.events = []
         self.artifacts = []
+        self.guard = None
 
     def add(self, entry):
         ns_pids = entry['ns_pids']
@@ -271,6 +279,8 @@ class ContainerDump:
             self._event('freeze', freezer, changed=False, ok=True, state_before=before, state_after=before,
                         msg='already %s before this step (paused): not frozen again, and left so' % before.lower())
             return None
+        # Before the freeze: from here on, the container is thawed even if this process is killed.
+        self.guard = ThawGuard(freezer)
         try:
             after = freezer.freeze()
         except FreezeError as exc:
@@ -290,6 +300,8 @@ class ContainerDump:
             self._event('thaw', freezer, changed=True, ok=False, state_before=None, state_after=None, msg=message)
             self.errors.append(message)
             return
+        finally:
+            self.guard.release()
         self._event('thaw', freezer, changed=True, ok=True, state_before='FROZEN', state_after=after,
                     msg='thawed after the memory dump')
 

@@ -5,16 +5,18 @@ killed from here while its (rate-limited) dump is running.
 """
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pytest
 
-from tests.support.ansible_run import run_module
+from tests.support.ansible_run import ansible_env, run_module
 from tests.support.elfcore import address_of, gdb, program_headers, readable_maps
 from tests.support.images import BASE_TAG
 
@@ -254,3 +256,60 @@ def test_a_container_that_stops_mid_dump_is_reported_without_partial_files(docke
     for item in outcome['processes']:
         if item['status'] == 'dumped':
             assert gdb(os.path.join(staging, item['core']))[0] == 0
+
+
+def test_a_module_interrupted_while_the_container_is_frozen_thaws_it(dockerd, containers, staging):
+    name, container_id, dd = start_big(containers)
+    args = {'docker_host': dockerd.host, 'containers': [name], 'evidence_dir': staging, 'freeze': True,
+            'max_rate': 2000000}
+    # The module itself, run directly, so that the signal reaches exactly it.
+    module = subprocess.Popen([sys.executable, '-m', 'ansible_collections.dfir.docker.plugins.modules.process_memory'],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd='/',
+                              env=ansible_env())
+    module.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
+    module.stdin.close()
+    partial = os.path.join(staging, 'containers', container_id, 'memory', '%d.core.partial' % dd)
+    try:
+        wait_for(lambda: os.path.exists(partial), 'the dump of dd to start', timeout=120)
+        assert freezer_state(container_id) == 'FROZEN'
+        module.send_signal(signal.SIGTERM)
+        output = module.stdout.read()
+        module.wait(120)
+    finally:
+        if module.poll() is None:
+            module.kill()
+            module.wait()
+    result = json.loads(output.decode())
+    assert result['failed'] and 'interrupted by signal %d' % signal.SIGTERM in result['msg']
+    assert [event['action'] for event in result['state_changes']] == ['freeze', 'thaw']
+    assert result['state_changes'][1]['ok'] and freezer_state(container_id) == 'THAWED'
+    assert not os.path.exists(partial)
+
+
+def test_a_module_killed_outright_while_the_container_is_frozen_still_thaws_it(dockerd, containers, staging):
+    name, container_id, dd = start_big(containers)
+    args = {'docker_host': dockerd.host, 'containers': [name], 'evidence_dir': staging, 'freeze': True,
+            'max_rate': 2000000}
+    module = subprocess.Popen([sys.executable, '-m', 'ansible_collections.dfir.docker.plugins.modules.process_memory'],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd='/',
+                              env=ansible_env())
+    module.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
+    module.stdin.close()
+    partial = os.path.join(staging, 'containers', container_id, 'memory', '%d.core.partial' % dd)
+    try:
+        wait_for(lambda: os.path.exists(partial), 'the dump of dd to start', timeout=120)
+        assert freezer_state(container_id) == 'FROZEN'
+        # SIGKILL: no handler runs, no finally; only the guard process can thaw.
+        module.kill()
+        module.wait(60)
+    finally:
+        if module.poll() is None:
+            module.kill()
+            module.wait()
+    try:
+        wait_for(lambda: freezer_state(container_id) == 'THAWED', 'the guard to thaw the container', timeout=30)
+    finally:
+        if freezer_state(container_id) != 'THAWED':
+            # The test failed: thaw here, or the container could never be removed.
+            with open('/sys/fs/cgroup/freezer/docker/%s/freezer.state' % container_id, 'w') as handle:
+                handle.write('THAWED')
