@@ -258,20 +258,32 @@ def test_a_container_that_stops_mid_dump_is_reported_without_partial_files(docke
             assert gdb(os.path.join(staging, item['core']))[0] == 0
 
 
-def test_a_module_interrupted_while_the_container_is_frozen_thaws_it(dockerd, containers, staging):
-    name, container_id, dd = start_big(containers)
-    args = {'docker_host': dockerd.host, 'containers': [name], 'evidence_dir': staging, 'freeze': True,
+def start_frozen_dump(daemon, name, container_id, dd, staging, stdout):
+    """The module itself, run directly (so that a signal reaches exactly it), freezing and slowly dumping.
+
+    Returns once the dump of dd has begun, with the container frozen: (module process, partial core path).
+    """
+    args = {'docker_host': daemon.host, 'containers': [name], 'evidence_dir': staging, 'freeze': True,
             'max_rate': 2000000}
-    # The module itself, run directly, so that the signal reaches exactly it.
     module = subprocess.Popen([sys.executable, '-m', 'ansible_collections.dfir.docker.plugins.modules.process_memory'],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd='/',
-                              env=ansible_env())
+                              stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.DEVNULL, cwd='/', env=ansible_env())
     module.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
     module.stdin.close()
     partial = os.path.join(staging, 'containers', container_id, 'memory', '%d.core.partial' % dd)
     try:
         wait_for(lambda: os.path.exists(partial), 'the dump of dd to start', timeout=120)
         assert freezer_state(container_id) == 'FROZEN'
+    except BaseException:
+        module.kill()
+        module.wait()
+        raise
+    return module, partial
+
+
+def test_a_module_interrupted_while_the_container_is_frozen_thaws_it(dockerd, containers, staging):
+    name, container_id, dd = start_big(containers)
+    module, partial = start_frozen_dump(dockerd, name, container_id, dd, staging, subprocess.PIPE)
+    try:
         module.send_signal(signal.SIGTERM)
         output = module.stdout.read()
         module.wait(120)
@@ -288,24 +300,10 @@ def test_a_module_interrupted_while_the_container_is_frozen_thaws_it(dockerd, co
 
 def test_a_module_killed_outright_while_the_container_is_frozen_still_thaws_it(dockerd, containers, staging):
     name, container_id, dd = start_big(containers)
-    args = {'docker_host': dockerd.host, 'containers': [name], 'evidence_dir': staging, 'freeze': True,
-            'max_rate': 2000000}
-    module = subprocess.Popen([sys.executable, '-m', 'ansible_collections.dfir.docker.plugins.modules.process_memory'],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd='/',
-                              env=ansible_env())
-    module.stdin.write(json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode())
-    module.stdin.close()
-    partial = os.path.join(staging, 'containers', container_id, 'memory', '%d.core.partial' % dd)
-    try:
-        wait_for(lambda: os.path.exists(partial), 'the dump of dd to start', timeout=120)
-        assert freezer_state(container_id) == 'FROZEN'
-        # SIGKILL: no handler runs, no finally; only the guard process can thaw.
-        module.kill()
-        module.wait(60)
-    finally:
-        if module.poll() is None:
-            module.kill()
-            module.wait()
+    module, _partial = start_frozen_dump(dockerd, name, container_id, dd, staging, subprocess.DEVNULL)
+    # SIGKILL: no handler runs, no finally; only the guard process can thaw.
+    module.kill()
+    module.wait(60)
     try:
         wait_for(lambda: freezer_state(container_id) == 'THAWED', 'the guard to thaw the container', timeout=30)
     finally:
