@@ -17,10 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-# The identity map of the host's own user namespace.
-IDENTITY_MAP = [{'inside': 0, 'outside': 0, 'count': 4294967295}]
-
-
 class IdMapError(ValueError):
     """An id map or a subordinate id file does not parse."""
 
@@ -40,11 +36,6 @@ def parse_id_map(text):
             raise IdMapError('line %d of the id map is not three numbers: %r' % (number, line))
         ranges.append({'inside': inside, 'outside': outside, 'count': count})
     return ranges
-
-
-def is_identity(ranges):
-    """True for the host's own map (every id is itself)."""
-    return all(item['inside'] == item['outside'] for item in ranges) and bool(ranges)
 
 
 def to_outside(value, ranges):

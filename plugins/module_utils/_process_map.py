@@ -33,7 +33,7 @@ import re
 import time
 
 from ansible_collections.dfir.docker.plugins.module_utils._cgroup import container_ids_in, parse_cgroup
-from ansible_collections.dfir.docker.plugins.module_utils._idmap import IdMapError, parse_id_map, to_inside
+from ansible_collections.dfir.docker.plugins.module_utils._idmap import IdMapError, both_ways, parse_id_map, to_inside
 from ansible_collections.dfir.docker.plugins.module_utils._proc import (
     PROC,
     STATE_NAMES,
@@ -45,6 +45,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._proc import (
     id_quad,
     int_list,
     list_pids,
+    parse_ns_link,
     split_cmdline,
     start_time,
 )
@@ -154,16 +155,17 @@ class HostProcesses:
                 status = process.status()
                 stat = process.stat()
                 cgroups = parse_cgroup(process.cgroup())
-                pid_ns = process.namespaces().get('pid')
+                link = _unless_denied(lambda: process.readlink('ns/pid'), 'ns/pid', [], None)
         except ProcessGone:
             return None
         return {
             'pid': pid,
+            'tgid': int(status.get('Tgid') or pid),
             'ns_pids': int_list(status.get('NSpid')) or [pid],
             'ppid': stat['ppid'],
             'state': stat['state'],
             'start_ticks': stat['start_ticks'],
-            'pid_ns': pid_ns,
+            'pid_ns': parse_ns_link(link) if link else None,
             'cgroups': cgroups,
             'containers': container_ids_in(cgroups, self.known),
         }
@@ -421,8 +423,11 @@ class ProcessDescriber:
         return parent['ns_pids'][level] if visible else 0
 
 
-def container_record(view, describer):
-    """The process map of one container: (record, notes) with every process it can see."""
+def container_record(view, describer, ids=()):
+    """The process map of one container: (record, notes) with every process it can see.
+
+    `ids` are looked up both ways through the container's own uid and gid maps.
+    """
     facts = view.facts
     record = {
         'id': view.id,
@@ -443,6 +448,9 @@ def container_record(view, describer):
         'group_read': view.groups is not None,
         'processes': [],
     }
+    if ids and view.uid_map is not None:
+        record['id_lookup'] = [{'id': value, 'uid': both_ways(value, view.uid_map), 'gid': both_ways(value, view.gid_map or [])}
+                               for value in ids]
     notes = list(view.notes)
     if not view.running:
         if not facts.get('running'):
@@ -483,6 +491,10 @@ def lookup_host_pid(pid, host, describer):
         return dict(query, found=False, msg='host PID %d ended while being read' % pid)
     answer = dict(query, found=True, belongs_to='container' if record['container_id'] else 'host')
     answer.update(record)
+    if entry['tgid'] != pid:
+        # /proc/<tid> answers for a thread too; EDR alerts often name threads.
+        answer['thread_of_host_pid'] = entry['tgid']
+        answer.setdefault('notes', []).append('host PID %d is a thread of host PID %d' % (pid, entry['tgid']))
     if record['container_id'] and describer.views.get(record['container_id']) is None:
         answer['msg'] = 'its cgroup names container %s, which is not running according to the engine' % record['container_id']
     elif record['container_id']:

@@ -65,7 +65,11 @@ options:
         type: int
         required: true
   ids:
-    description: User and group ids to look up both ways through the daemon's remap (or rootless) map.
+    description:
+      - User and group ids to look up both ways, through the daemon's remap (or rootless) map in RV(userns),
+        and through each running container's own uid and gid maps in its C(id_lookup).
+      - Each answer gives C(inside_to_host) (a container id seen on the host) and C(host_to_inside)
+        (a host id seen in the container); null where the id is not mapped.
     type: list
     elements: int
     default: []
@@ -134,6 +138,11 @@ containers:
       returned: always
     uid_map: {description: "Its user namespace's uid map: [{inside, outside, count}].", type: list, returned: always}
     gid_map: {description: Its gid map, the same way., type: list, returned: always}
+    id_lookup:
+      description: Each of O(ids) both ways through its uid and gid maps (id, uid, gid; inside_to_host, host_to_inside).
+      type: list
+      elements: dict
+      returned: when O(ids) is given and the container runs
     processes:
       description:
         - Every process it can see, ascending by host PID, each with host_pid, container_pid, ns_pids, host_ppid,
@@ -215,7 +224,7 @@ def write_json(dfir, relpath, document, kind, container_id=None):
         return None
 
 
-def lookups(dfir, target, host, views, describer, facts_by_id):
+def lookups(dfir, host, views, describer, facts_by_id):
     answers = [lookup_host_pid(pid, host, describer) for pid in dfir.params['host_pids']]
     refs = [(item['id'], item.get('name')) for item in facts_by_id.values()]
     for wanted in dfir.params['container_pids']:
@@ -262,7 +271,7 @@ def collect(dfir):
             dfir.errors.append(message)
             outcomes.append({'id': container_id, 'failed': True, 'msg': message, 'artifacts': []})
             continue
-        record, notes = container_record(view, describer)
+        record, notes = container_record(view, describer, dfir.params['ids'])
         record['notes'] = notes
         record['collected_at'] = dfir.started_at
         path = write_json(dfir, 'containers/%s/processes.json' % container_id, record, 'process_map', container_id)
@@ -273,7 +282,7 @@ def collect(dfir):
 
     answers = []
     if dfir.params['host_pids'] or dfir.params['container_pids']:
-        answers = lookups(dfir, target, host, views, describer, facts_by_id)
+        answers = lookups(dfir, host, views, describer, facts_by_id)
         write_json(dfir, 'process_lookup.json', answers, 'process_lookup')
 
     result = {

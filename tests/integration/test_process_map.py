@@ -8,13 +8,14 @@ passwd file the test image was built with.
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 
 import pytest
 
 from tests.support.ansible_run import run_module
-from tests.support.images import BASE_TAG, build
+from tests.support.images import BASE_TAG
 
 # Processes under uid 0 and uid 1001 ("app" in the image), and a zombie: the
 # `sleep 1` child of a process that exec'd `sleep 1d` is never reaped.
@@ -279,9 +280,13 @@ def test_the_userns_report_gives_the_remap_setting_ranges_and_both_directions(sc
         inside, outside, length = (int(value) for value in handle.read().split())
     assert scenario.record('main')['uid_map'] == [{'inside': inside, 'outside': outside, 'count': length}]
     assert (inside, outside) == (0, start)
+    main_lookup = dict((item['id'], item) for item in scenario.record('main')['id_lookup'])
+    assert main_lookup[1001]['uid'] == {'id': 1001, 'inside_to_host': start + 1001, 'host_to_inside': None}
     # --userns=host opts a container out of the remap: its ids are the host's.
     hostpid = scenario.record('hostpid')['processes'][0]
     assert hostpid['host_uids']['effective'] == hostpid['container_uids']['effective'] == 0
+    hostpid_lookup = dict((item['id'], item) for item in scenario.record('hostpid')['id_lookup'])
+    assert hostpid_lookup[1001]['uid'] == {'id': 1001, 'inside_to_host': 1001, 'host_to_inside': 1001}
 
 
 # -- reverse lookups ---------------------------------------------------------------
@@ -292,12 +297,20 @@ def test_reverse_lookup_both_ways(scenario):
                    if status_of(pid)['Uid'][0] == str(scenario.host_uid(1001)))
     app_container_pid = int(status_of(app_pid)['NSpid'][-1])
     gone = max(all_pids()) + 100000
-    result = run_module('process_map', {'docker_host': scenario.daemon.host, 'containers': [scenario.names['main']],
-                                        'host_pids': [app_pid, os.getpid(), gone],
-                                        'container_pids': [{'container': scenario.names['main'], 'pid': app_container_pid},
-                                                           {'container': scenario.names['main'], 'pid': 4242}]})
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        result = run_module('process_map', {'docker_host': scenario.daemon.host, 'containers': [scenario.names['main']],
+                                            'host_pids': [app_pid, os.getpid(), gone, thread.native_id],
+                                            'container_pids': [{'container': scenario.names['main'], 'pid': app_container_pid},
+                                                               {'container': scenario.names['main'], 'pid': 4242}]})
+    finally:
+        stop.set()
+        thread.join()
     assert not result.get('failed'), result
-    app, pytest_itself, missing, back, absent = result['lookups']
+    app, pytest_itself, missing, a_thread, back, absent = result['lookups']
+    assert a_thread['belongs_to'] == 'host' and a_thread['thread_of_host_pid'] == os.getpid()
     assert app['belongs_to'] == 'container' and app['container_id'] == scenario.ids['main']
     assert app['container_pid'] == app_container_pid
     assert app['container_uids']['real'] == 1001 and app['container_user_names']['real'] == 'app'
