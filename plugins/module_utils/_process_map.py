@@ -500,8 +500,20 @@ def lookup_host_pid(pid, host, describer):
     elif record['container_id']:
         answer['msg'] = 'container PID %s in %s' % (record['container_pid'], record['container_name'] or record['container_id'])
     else:
-        answer['msg'] = 'a process of the host, in no container'
+        foreign = container_ids_in(entry['cgroups'], _AnyId())
+        answer['msg'] = 'a process of the host, in no container of this engine'
+        if foreign:
+            answer['unknown_container_ids'] = foreign
+            answer['msg'] += ('; its cgroup names %s, unknown to this engine (another engine on this host, '
+                              'or a removed container)' % ', '.join(foreign))
     return answer
+
+
+class _AnyId:
+    """Stands for "every id" where a set of known container ids is expected."""
+
+    def __contains__(self, _item):
+        return True
 
 
 def lookup_container_pid(view, container_pid, describer):

@@ -84,3 +84,19 @@ def test_an_unknown_container_is_an_error_the_others_are_still_mapped(dockerd, c
     assert result['failed'] and "no container has the id, id prefix or name 'no-such-container'" in result['msg']
     assert result['containers'][1]['processes'][0]['container_pid'] == 1
     assert os.path.isdir('/proc/%d' % result['containers'][1]['host_pid'])
+
+
+def test_a_process_of_another_engines_container_is_not_placed_in_this_one(dockerd, dockerd_remapped):
+    name = 'pm-other-%s' % uuid.uuid4().hex[:8]
+    dockerd_remapped.docker('run', '-d', '--name', name, '--network', 'none', BASE_TAG, 'sleep', '1d')
+    try:
+        document = dockerd_remapped.inspect(name)
+        result = run_module('process_map', {'docker_host': dockerd.host, 'containers': [],
+                                            'host_pids': [document['State']['Pid']]})
+    finally:
+        dockerd_remapped.docker('rm', '-f', name, check=False)
+    assert not result.get('failed'), result
+    (answer,) = result['lookups']
+    assert answer['belongs_to'] == 'host' and answer['container_id'] is None
+    assert answer['unknown_container_ids'] == [document['Id']]
+    assert 'unknown to this engine' in answer['msg']
