@@ -26,12 +26,10 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'daemon: needs a real dockerd started by the test session (root)')
 
 
-@pytest.fixture(scope='session')
-def dockerd():
-    """A real dockerd on a private socket, with the offline base image imported."""
+def _session_daemon(**options):
     if os.geteuid() != 0:
         pytest.fail('integration tests run as root: they start their own dockerd (run the README test command)')
-    daemon = Dockerd(make_base())
+    daemon = Dockerd(make_base(), **options)
     daemon.start()
     try:
         ensure_base(daemon)
@@ -39,6 +37,21 @@ def dockerd():
     finally:
         daemon.stop()
         shutil.rmtree(daemon.base, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def dockerd():
+    """A real dockerd on a private socket, with the offline base image imported."""
+    yield from _session_daemon()
+
+
+@pytest.fixture(scope='session')
+def dockerd_remapped():
+    """A second real dockerd with --userns-remap=default (own data root, exec root, socket and pidfile).
+
+    dockerd itself creates the dockremap user and its /etc/subuid and /etc/subgid ranges when missing.
+    """
+    yield from _session_daemon(userns_remap='default')
 
 
 @pytest.fixture(scope='session')

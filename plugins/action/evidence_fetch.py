@@ -22,7 +22,11 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.dfir.docker.plugins.plugin_utils import _case
 
 # Result keys kept in collection.json and the custody log for each step.
-STEP_KEYS = ('failed', 'msg', 'errors', 'warnings', 'started_at', 'finished_at', 'source', 'skipped', 'skip_reason')
+STEP_KEYS = ('failed', 'msg', 'errors', 'warnings', 'started_at', 'finished_at', 'source', 'skipped', 'skip_reason',
+             'state_changes')
+# What each state change a step made (a freeze, a thaw) says in its own custody line.
+CHANGE_TARGET = ('container_id', 'container_name', 'method', 'control_file')
+CHANGE_RESULT = ('changed', 'ok', 'state_before', 'state_after', 'msg')
 
 
 def _step_summary(name, result):
@@ -102,6 +106,10 @@ class ActionModule(ActionBase):
             'artifacts': [item for item in artifacts if item.get('sha256_controller')],
         }
         for summary in collection['steps']:
+            for change in summary.get('state_changes') or []:
+                _case.append_custody(case_dir, '%s: %s' % (summary['step'], change.get('action')), args['examiner'], host,
+                                     dict((key, change.get(key)) for key in CHANGE_TARGET),
+                                     dict((key, change.get(key)) for key in CHANGE_RESULT), when=change.get('at'))
             _case.append_custody(case_dir, summary['step'], args['examiner'], host, summary.get('parameters'),
                                  {key: summary.get(key) for key in ('failed', 'msg', 'artifacts', 'errors', 'failed_containers')
                                   if key in summary},

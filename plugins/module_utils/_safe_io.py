@@ -22,7 +22,11 @@ O_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
 O_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
 O_DIRECTORY = getattr(os, 'O_DIRECTORY', 0)
 
+O_PATH = getattr(os, 'O_PATH', 0)
+
 READ_FLAGS = os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | os.O_NONBLOCK
+# As many symlinks as the kernel follows in one path lookup.
+MAX_SYMLINKS = 40
 
 
 class NotRegularFile(OSError):
@@ -77,9 +81,72 @@ def open_regular(path, dir_fd=None):
     return fd, st
 
 
+def _path_parts(path):
+    return [part for part in path.split('/') if part not in ('', '.')]
+
+
+def open_beneath(root_fd, path):
+    """Open a regular file at `path` inside the tree of the directory fd `root_fd`,
+    as a process whose root is that directory would, and never outside it.
+
+    Each component is looked up relative to the directory reached so far,
+    without following symlinks; a symlink is read and its target resolved the
+    same way: an absolute target starts again at `root_fd` (the container's
+    root, not the host's), and ``..`` never climbs above it.  Returns
+    (fd, stat result) like `open_regular`; raises OSError naming `path`.
+    """
+    pending = _path_parts(path)
+    if not pending:
+        raise OSError(errno.EINVAL, 'names no file', path)
+    below_root = []
+    followed = 0
+    try:
+        while pending:
+            name = pending.pop(0)
+            if name == '..':
+                if below_root:
+                    os.close(below_root.pop())
+                continue
+            here = below_root[-1] if below_root else root_fd
+            try:
+                st = os.stat(name, dir_fd=here, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    followed += 1
+                    if followed > MAX_SYMLINKS:
+                        raise OSError(errno.ELOOP, 'too many levels of symbolic links', path)
+                    target = os.readlink(name, dir_fd=here)
+                    if target.startswith('/'):
+                        while below_root:
+                            os.close(below_root.pop())
+                    pending = _path_parts(target) + pending
+                elif not pending:
+                    return open_regular(name, dir_fd=here)
+                elif not stat.S_ISDIR(st.st_mode):
+                    raise OSError(errno.ENOTDIR, 'a component is not a directory', path)
+                else:
+                    below_root.append(os.open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, dir_fd=here))
+            except OSError as exc:
+                if exc.filename == path:
+                    raise
+                raise type(exc)(exc.errno, exc.strerror, path)
+    finally:
+        for fd in below_root:
+            os.close(fd)
+
+
 def read_small(path, limit=16 * 1024 * 1024):
     """Read a whole small regular file (a config, a state file)."""
     fd, st = open_regular(path)
+    return _read_opened(fd, st, path, limit)
+
+
+def read_small_beneath(root_fd, path, limit=16 * 1024 * 1024):
+    """`read_small` for a file inside a tree, resolved with `open_beneath`."""
+    fd, st = open_beneath(root_fd, path)
+    return _read_opened(fd, st, path, limit)
+
+
+def _read_opened(fd, st, path, limit):
     try:
         if st.st_size > limit:
             raise OSError(errno.EFBIG, 'is larger than %d bytes, too large for a metadata file' % limit, path)

@@ -40,9 +40,13 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
     # minimal callback: "localhost | SUCCESS => {json}" or "localhost | FAILED! => {json}"
     marker = text.find(' => ')
     try:
-        return json.loads(text[marker + 4:])
+        result = json.loads(text[marker + 4:])
     except ValueError:
         raise AssertionError('ansible printed no result (rc %s): %s %s' % (process.returncode, text[-3000:], process.stderr.decode(errors='replace')[-3000:]))
+    # ansible-core 2.19 leaves "failed" out of the JSON: the status word before " => " says it.
+    if text[:marker].rstrip().endswith(('FAILED!', 'UNREACHABLE!')):
+        result.setdefault('failed', True)
+    return result
 
 
 def run_playbook(playbook, extra_vars=None, inventory='localhost,', args=(), timeout=1800, env=None):

@@ -40,6 +40,9 @@ class Dockerd:
 
     def start(self, timeout=60):
         os.makedirs(self.base, exist_ok=True)
+        if self.userns_remap:
+            # The remapped root user must be able to traverse to its data root (dockerd refuses otherwise).
+            os.chmod(self.base, os.stat(self.base).st_mode | 0o011)
         args = [DOCKERD, '--data-root', self.data_root, '--exec-root', self.exec_root,
                 '-H', self.host, '--pidfile', self.pidfile, '--bridge', 'none', '--iptables=false',
                 '--ip6tables=false', '--storage-driver', 'overlay2']
