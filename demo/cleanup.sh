@@ -14,8 +14,8 @@ prefix=dfir-demo
 docker_cli() { /usr/bin/docker -H "$docker_host" "$@"; }
 
 if timeout 10 /usr/bin/docker -H "$docker_host" version >/dev/null 2>&1; then
-  docker_cli rm -f "$prefix-web" "$prefix-bystander" 2>/dev/null || true
-  docker_cli rmi "$prefix/app:1" "$prefix/base:1" 2>/dev/null || true
+  docker_cli rm -f "$prefix-web" "$prefix-bystander" >/dev/null 2>&1 || true
+  docker_cli rmi "$prefix/app:1" "$prefix/base:1" >/dev/null 2>&1 || true
   echo "removed the demo's containers and images"
 fi
 
