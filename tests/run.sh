@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Every check of dfir.docker, the way CI runs it (.ci/run calls this). As root, from anywhere:
+#   bash tests/run.sh                  all stages, in order
+#   bash tests/run.sh unit molecule    only these stages (after bootstrap)
+#   bash tests/run.sh --list           the stages and their time limits
+# Each stage is timed, limited in time and logged to tests/output/<stage>.log; a summary follows
+# and the exit code is non-zero when any stage failed. A test directory that does not exist yet is
+# reported as absent (not as passed); one in which pytest collects no test fails.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+output="$repo/tests/output"
+# Exit code of a stage whose directory does not exist (yet).
+ABSENT=99
+
+# The stages, in order: name, time limit in seconds, command (a function below and its arguments).
+# To add one: write a stage_<what> function below and add its line here. The limits add up to
+# less than CI's 90 minutes; a normal run takes a fraction of them.
+STAGES=(
+  "bootstrap    600   stage_bootstrap"
+  "static       300   stage_static"
+  "lint         300   stage_lint"
+  "sanity       900   stage_sanity"
+  "unit         300   stage_pytest tests/unit"
+  "offline      600   stage_pytest tests/offline"
+  "integration  1500  stage_pytest tests/integration"
+  "molecule     600   stage_molecule default"
+)
+
+use_env() {
+  # shellcheck source=/dev/null
+  source "$repo/.venv/dfir-env.sh"
+}
+
+# --- stages ------------------------------------------------------------------------------
+
+stage_bootstrap() {
+  bash "$repo/scripts/bootstrap.sh" dev
+}
+
+# Shell scripts parse and pass shellcheck; every module, role and filter has docs that
+# ansible-doc renders (the README sends users there); the playbooks pass a syntax check.
+stage_static() {
+  local failed=0 script name kind scripts
+  mapfile -t scripts < <(shell_scripts)
+  for script in "${scripts[@]}"; do
+    [ -f "$repo/$script" ] || continue
+    bash -n "$repo/$script" || { echo "bash -n: $script does not parse"; failed=1; }
+  done
+  if command -v shellcheck >/dev/null; then
+    (cd "$repo" && shellcheck -x "${scripts[@]}") || failed=1
+  else
+    echo "shellcheck is not installed (scripts/bootstrap.sh dev installs it)"
+    failed=1
+  fi
+  use_env
+  for kind in module role filter; do
+    for name in $(doc_targets "$kind"); do
+      if ansible-doc -t "$kind" "dfir.docker.$name" >/dev/null; then
+        echo "ansible-doc -t $kind dfir.docker.$name: ok"
+      else
+        echo "ansible-doc -t $kind dfir.docker.$name: FAILED"
+        failed=1
+      fi
+    done
+  done
+  for name in "$repo"/playbooks/*.yml; do
+    ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+      ansible-playbook --syntax-check -i localhost, "$name" >/dev/null || { echo "syntax: $name FAILED"; failed=1; }
+  done
+  return "$failed"
+}
+
+shell_scripts() {  # the repository's shell scripts, relative to it
+  cd "$repo" || return
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files --cached --others --exclude-standard -- '*.sh' .ci/run
+  else
+    find . -path ./.venv -prune -o -type f \( -name '*.sh' -o -path ./.ci/run \) -print | sed 's|^\./||'
+  fi
+}
+
+doc_targets() {  # the names ansible-doc should know, from the tree itself
+  case "$1" in
+    module) find "$repo/plugins/modules" -maxdepth 1 -name '[a-z]*.py' -printf '%f\n' | sed 's/\.py$//' | sort ;;
+    role) find "$repo/roles" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort ;;
+    filter) find "$repo/plugins/filter" -maxdepth 1 -name '[a-z]*.py' -printf '%f\n' 2>/dev/null | sed 's/\.py$//' | sort ;;
+  esac
+}
+
+stage_lint() {
+  use_env
+  local failed=0
+  (cd "$repo" && ansible-lint) || failed=1
+  if [ -d "$repo/changelogs" ]; then
+    (cd "$repo" && antsibull-changelog lint) || failed=1
+  fi
+  return "$failed"
+}
+
+# ansible-test wants the collection at .../ansible_collections/dfir/docker: test a copy of the
+# files git would commit (tracked, and untracked but not ignored), not the working dir's leftovers.
+stage_sanity() {
+  use_env
+  local root rc python_version
+  root=$(mktemp -d /var/tmp/dfir-sanity-XXXXXX)
+  mkdir -p "$root/ansible_collections/dfir/docker"
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
+    rsync -a --from0 --files-from=- --ignore-missing-args "$repo/" "$root/ansible_collections/dfir/docker/" || {
+    rm -rf "$root"
+    return 1
+  }
+  python_version=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  (
+    cd "$root/ansible_collections/dfir/docker" &&
+      git init -q && git add -A &&
+      python "$repo/tests/sanity/offline_pip_bootstrap.py" &&
+      ansible-test sanity --venv --python "$python_version" --color no
+  )
+  rc=$?
+  rm -rf "$root"
+  return "$rc"
+}
+
+stage_pytest() {
+  local dir=$1 name rc
+  name=$(basename "$dir")
+  if [ ! -d "$repo/$dir" ]; then
+    echo "$dir does not exist (yet): nothing to run"
+    return "$ABSENT"
+  fi
+  use_env
+  (cd "$repo" && python -m pytest "$dir" -ra -p no:cacheprovider --junitxml="$output/junit-$name.xml")
+  rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no test in $dir: a test directory without tests fails the run"
+    return 1
+  fi
+  return "$rc"
+}
+
+stage_molecule() {
+  local scenario=$1
+  use_env
+  # Interrupted (the time limit), molecule would leave its private dockerd running: destroy it.
+  trap '(cd "$repo" && molecule destroy -s "$scenario")' INT TERM
+  (cd "$repo" && molecule test -s "$scenario")
+}
+
+# --- runner ------------------------------------------------------------------------------
+
+stage_field() {  # stage_field "<stage line>" N
+  local -a fields
+  read -r -a fields <<<"$1"
+  case "$2" in
+    name) echo "${fields[0]}" ;;
+    limit) echo "${fields[1]}" ;;
+    command) echo "${fields[*]:2}" ;;
+  esac
+}
+
+stage_line() {
+  local line
+  for line in "${STAGES[@]}"; do
+    [ "$(stage_field "$line" name)" = "$1" ] && { echo "$line"; return 0; }
+  done
+  return 1
+}
+
+junit_counts() {  # "passed failed skipped" of one pytest stage's JUnit file, or nothing
+  [ -f "$1" ] || return 0
+  python3 - "$1" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == 'testsuite' else root.findall('testsuite')
+total = failed = skipped = 0
+for suite in suites:
+    total += int(suite.get('tests', 0))
+    failed += int(suite.get('failures', 0)) + int(suite.get('errors', 0))
+    skipped += int(suite.get('skipped', 0))
+print(total - failed - skipped, failed, skipped)
+EOF
+}
+
+run_stage() {  # run_stage LINE: run one stage in its own process, under its time limit
+  local name limit started rc
+  name=$(stage_field "$1" name)
+  limit=$(stage_field "$1" limit)
+  printf '\n===== stage %s (limit %ss) =====\n' "$name" "$limit"
+  rm -f "$output/junit-$name.xml"
+  started=$SECONDS
+  # SIGINT first, so pytest and molecule tear down the daemons they started; SIGKILL a minute later.
+  timeout -s INT -k 60 "$limit" bash "$repo/tests/run.sh" --stage "$name" 2>&1 | tee "$output/$name.log"
+  rc=${PIPESTATUS[0]}
+  stage_results+=("$name $rc $((SECONDS - started))")
+  return "$rc"
+}
+
+summary() {
+  local entry name rc secs result counts failed=0 total_passed=0 total_failed=0 total_skipped=0
+  local passed_n failed_n skipped_n
+  printf '\n===== summary =====\n'
+  printf '%-12s %-8s %8s  %s\n' stage result time tests
+  for entry in "${stage_results[@]}"; do
+    read -r name rc secs <<<"$entry"
+    case "$rc" in
+      0) result=PASS ;;
+      "$ABSENT") result=ABSENT ;;
+      124 | 137) result=TIMEOUT; failed=1 ;;
+      *) result=FAIL; failed=1 ;;
+    esac
+    counts=$(junit_counts "$output/junit-$name.xml")
+    if [ -n "$counts" ]; then
+      read -r passed_n failed_n skipped_n <<<"$counts"
+      total_passed=$((total_passed + passed_n))
+      total_failed=$((total_failed + failed_n))
+      total_skipped=$((total_skipped + skipped_n))
+      counts="$passed_n passed, $failed_n failed, $skipped_n skipped"
+    fi
+    printf '%-12s %-8s %7ss  %s\n' "$name" "$result" "$secs" "$counts"
+  done
+  printf 'total time %ss; logs and JUnit files in %s\n' "$SECONDS" "$output"
+  [ "$failed" = 0 ] && echo "result: every stage that exists passed" || echo "result: FAILED"
+  # One closing line over every pytest stage, in the form CI tools read.
+  printf 'pytest: %d passed, %d failed, %d skipped\n' "$total_passed" "$total_failed" "$total_skipped"
+  return "$failed"
+}
+
+main() {
+  local line name command wanted=() stage_results=()
+  if [ "${1:-}" = --list ]; then
+    printf '%s\n' "${STAGES[@]}"
+    return 0
+  fi
+  if [ "${1:-}" = --stage ]; then  # internal: the body of one stage, run by run_stage
+    line=$(stage_line "$2") || { echo "no stage $2" >&2; return 2; }
+    read -r -a command <<<"$(stage_field "$line" command)"
+    "${command[@]}"
+    return
+  fi
+  for name in "$@"; do
+    stage_line "$name" >/dev/null || { echo "tests/run.sh: no stage '$name' (see --list)" >&2; return 2; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "tests/run.sh: run as root: the tests start their own dockerd" >&2; return 2; }
+  mkdir -p "$output"
+  if [ ! -t 1 ]; then
+    export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+  fi
+  wanted=("$@")
+  for line in "${STAGES[@]}"; do
+    name=$(stage_field "$line" name)
+    if [ "${#wanted[@]}" -gt 0 ] && [ "$name" != bootstrap ] && [[ " ${wanted[*]} " != *" $name "* ]]; then
+      continue
+    fi
+    if ! run_stage "$line" && [ "$name" = bootstrap ]; then
+      echo "bootstrap failed: no other stage can run"
+      break
+    fi
+  done
+  summary
+}
+
+main "$@"
