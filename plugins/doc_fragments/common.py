@@ -40,7 +40,7 @@ options:
     type: int
     default: 60
 notes:
-  - Runs on the Docker host, usually with C(become: true), using the Python standard library only.
+  - Runs on the Docker host, usually with C(become=true), using the Python standard library only.
   - Reads evidence without following symlinks and with C(O_NOATIME) where the kernel allows it.
 '''
 
@@ -64,7 +64,7 @@ options:
       - The staging directory on the host that artifacts are written into. It is created (mode 0700)
         when missing. Each artifact is written to C(<name>.partial), hashed while written, and
         renamed only when complete; a failed artifact is removed and not recorded.
-      - Keep it off the filesystem that holds the evidence when you can: writing there can
+      - Keep it off the filesystem that holds the evidence when you can; writing there can
         overwrite deleted data that could still be recovered.
     type: path
     required: true

@@ -18,7 +18,7 @@ description:
     both select. With neither, every container.
   - A reference that names no container is kept as it is, so the collecting module reports it as an error
     instead of it vanishing silently.
-  - The result is never empty by accident of meaning "all": an empty list means nothing was selected.
+  - The result is never empty by accident of meaning "all"; an empty list means nothing was selected.
 options:
   _input:
     description: The C(containers) list of M(dfir.docker.engine_facts).

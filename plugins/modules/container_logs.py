@@ -18,7 +18,7 @@ description:
     during collection cannot lose one.
   - the C(local) driver's files (C(local-logs/container.log) and its rotations) and the dual-logging
     cache C(container-cached.log) that Docker 20.10 and later keeps for remote drivers.
-  - when live (O(api_logs=true)), the log as the Engine API serves it, with timestamps:
+  - when live (O(api_logs=true)), the log as the Engine API serves it, with timestamps, as
     C(api-stdout.log) and C(api-stderr.log), or C(api-tty.log) for a container with a TTY.
   - When the log driver keeps nothing on disk (journald, syslog, gelf, none, ...), the container's
     entry says where the log went in C(logs_elsewhere); that is not an error.

@@ -15,7 +15,7 @@ description:
   - Reports the engine (version, API version, storage driver, Docker root, user-namespace remapping,
     rootless mode, logging driver, security options) and every container, running or not.
   - Live, it asks the Engine API; from disk, it reads each container's config files, and a
-    container is reported running when its config says so (on a dead host's disk: it was running
+    container is reported running when its config says so (on a dead host's disk, it was running
     when the host went down).
   - When the API answers and the Docker root is readable too, every field where the daemon and the
     files disagree is listed in RV(disagreements); a mismatch can mean tampering or a daemon in trouble.
