@@ -40,9 +40,15 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
     # minimal callback: "localhost | SUCCESS => {json}" or "localhost | FAILED! => {json}"
     marker = text.find(' => ')
     try:
-        return json.loads(text[marker + 4:])
+        result = json.loads(text[marker + 4:])
     except ValueError:
         raise AssertionError('ansible printed no result (rc %s): %s %s' % (process.returncode, text[-3000:], process.stderr.decode(errors='replace')[-3000:]))
+    # The minimal callback drops `failed` from the result and prints warnings on
+    # stderr only: put both back, so that tests can tell a failure and read the warnings.
+    result.setdefault('failed', text[:marker].rstrip().endswith('FAILED!'))
+    result.setdefault('warnings', [line[len('[WARNING]: '):] for line in process.stderr.decode(errors='replace').splitlines()
+                                   if line.startswith('[WARNING]: ')])
+    return result
 
 
 def run_playbook(playbook, extra_vars=None, inventory='localhost,', args=(), timeout=1800, env=None):
