@@ -109,6 +109,10 @@ containers:
     labels: {description: Container labels., type: dict, returned: always}
     mounts: {description: Volumes, bind mounts and tmpfs mounts., type: list, elements: dict, returned: always}
     source: {description: "Where this entry was read: V(api) or V(disk).", type: str, returned: always}
+    config_error:
+      description: Why the container's config could not be read; its other fields are then null.
+      type: str
+      returned: only for a container whose config is missing or corrupt
 disagreements:
   description: Fields where the live API and the files on disk disagree, each with container_id, field, api and disk.
   returned: success
