@@ -82,7 +82,9 @@ class Scenario:
 
     def _run(self, role, options, command, wait_exit=False, **truth):
         name = 'dfir-%s' % role.replace('_', '-')
-        container_id = self.dockerd.docker('run', '--network', 'none', '--name', name, *options, IMAGE_TAG, *command)
+        # --stop-timeout 1: `sleep` as PID 1 ignores SIGTERM; the daemon's shutdown need not wait 10s for it
+        container_id = self.dockerd.docker('run', '--network', 'none', '--stop-timeout', '1', '--name', name,
+                                           *options, IMAGE_TAG, *command)
         entry = {'id': container_id, 'name': name}
         entry.update(truth)
         entry.setdefault('log_driver', 'json-file')
