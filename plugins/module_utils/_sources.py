@@ -283,8 +283,10 @@ class Target:
         disk_containers, disk_errors = self.root.containers()
         for container in disk_containers:
             on_disk[container.id] = container.facts()
+        unreadable = {}
         for error in disk_errors:
             on_disk.setdefault(error.container_id, None)
+            unreadable[error.container_id] = str(error)
         disagreements = []
         seen = set()
         for item in facts:
@@ -295,6 +297,9 @@ class Target:
                                       'api': 'listed by the daemon', 'disk': 'no directory under containers/'})
                 continue
             if disk is None:
+                # the daemon has it loaded, the file it would load it from again is not readable
+                disagreements.append({'container_id': item['id'], 'field': 'config_file',
+                                      'api': 'loaded by the daemon', 'disk': unreadable.get(item['id'])})
                 continue
             for key in ('mount_id', 'init_id', 'upper_dir'):
                 if not item.get(key):

@@ -170,3 +170,11 @@ def test_check_mode_writes_nothing_and_plans_what_a_run_writes(dockerd, scenario
     facts = run_module('engine_facts', dict(source_args(dockerd, 'api'), evidence_dir=run.evidence_dir), check_mode=True)
     assert not facts['failed'] and not os.path.exists(run.evidence_dir)
     assert [item['path'] for item in facts['artifacts']] == ['engine.json']
+
+
+def test_check_mode_refuses_a_relative_evidence_dir_with_a_clear_message(dockerd, scenario):
+    result = run_module('container_inspect', dict(source_args(dockerd, 'api'), evidence_dir='relative/staging'),
+                        check_mode=True)
+    assert result['failed']
+    assert result['msg'] == "evidence_dir must be an absolute path, not 'relative/staging'"
+    assert 'exception' not in result

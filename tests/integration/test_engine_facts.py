@@ -13,9 +13,9 @@ def zero_is_none(value):
     return None if not value or value.startswith('0001-01-01') else value
 
 
-def expected_from_sdk(sdk, dockerd, container_id):
-    """What engine_facts should say of a container, from the SDK's inspect and the layer database."""
-    inspect = sdk.api.inspect_container(container_id)
+def expected_from_inspect(inspect, dockerd):
+    """What engine_facts should say of a container, from an inspect document and the layer database."""
+    container_id = inspect['Id']
     state = inspect['State']
     upper_dir = inspect['GraphDriver']['Data']['UpperDir']
     with open(os.path.join(dockerd.data_root, 'image', 'overlay2', 'layerdb', 'mounts', container_id, 'mount-id')) as handle:
@@ -53,10 +53,12 @@ def test_every_container_of_the_daemon_is_listed(facts, sdk, source):
 
 
 @pytest.mark.parametrize('source', ['api', 'disk'])
-def test_each_container_is_what_the_sdk_says(facts, sdk, dockerd, scenario, source):
+def test_each_container_is_what_the_sdk_and_docker_inspect_say(facts, sdk, dockerd, scenario, source):
     by_id = dict((item['id'], item) for item in facts[source].result['containers'])
+    cli = dict((item['Id'], item) for item in json.loads(dockerd.docker('inspect', *scenario.ids())))
     for role, truth in scenario.containers.items():
-        expected = expected_from_sdk(sdk, dockerd, truth['id'])
+        expected = expected_from_inspect(sdk.api.inspect_container(truth['id']), dockerd)
+        assert expected == expected_from_inspect(cli[truth['id']], dockerd), role
         got = dict((key, by_id[truth['id']].get(key)) for key in expected)
         assert got == expected, role
 
@@ -153,6 +155,18 @@ def test_a_name_changed_on_disk_is_a_disagreement_with_the_daemon(dockerd, scena
     assert not result['failed'], result['msg']
     assert result['disagreements'] == [{'container_id': container_id, 'field': 'name',
                                         'api': scenario['stopped']['name'], 'disk': 'renamed-behind-the-daemons-back'}]
+
+
+def test_a_config_file_the_daemon_could_not_load_again_is_a_disagreement(dockerd, scenario):
+    from tests.integration.test_bad_input import corrupt_config
+    container_id = scenario['stopped']['id']
+    with corrupt_config(dockerd, container_id) as path:
+        result = run_module('engine_facts', {'docker_host': dockerd.host, 'source': 'api'})
+    assert not result['failed'], result['msg']
+    (disagreement,) = result['disagreements']
+    assert (disagreement['container_id'], disagreement['field'], disagreement['api']) == (
+        container_id, 'config_file', 'loaded by the daemon')
+    assert path in disagreement['disk'] and 'is not valid JSON' in disagreement['disk']
 
 
 def test_from_disk_the_daemon_is_never_asked(dockerd, tmp_path):
