@@ -75,13 +75,13 @@ class DfirModule:
 
     def open_evidence(self, path=None):
         path = path or self.params['evidence_dir']
-        if self.check_mode:
-            self.evidence = EvidenceDir(path, create=False)
-            return self.evidence
         try:
-            self.evidence = EvidenceDir(path)
+            # check mode checks the name only: it creates nothing
+            self.evidence = EvidenceDir(path, create=not self.check_mode)
         except EvidenceError as exc:
             self.fail(str(exc))
+        if self.check_mode:
+            return self.evidence
         self._warn_same_filesystem()
         return self.evidence
 

@@ -390,7 +390,21 @@ class Container:
         return mount
 
     def mounts(self):
-        """Volumes, bind mounts and tmpfs mounts, from the config and host config."""
+        """Volumes, bind mounts and tmpfs mounts, from the config and host config, each once."""
+        found = self.mount_points()
+        for destination, options in sorted((self.host_config.get('Tmpfs') or {}).items()):
+            found.append({'type': 'tmpfs', 'name': None, 'source': None, 'destination': destination,
+                          'driver': None, 'rw': True, 'propagation': None, 'options': options})
+        listed = set(item['destination'] for item in found)
+        for mount in self.host_config.get('Mounts') or []:
+            # --mount type=tmpfs is normally in MountPoints already; list it from here only if not
+            if mount.get('Type') == 'tmpfs' and mount.get('Target') not in listed:
+                found.append({'type': 'tmpfs', 'name': None, 'source': None, 'destination': mount.get('Target'),
+                              'driver': None, 'rw': not mount.get('ReadOnly'), 'propagation': None})
+        return found
+
+    def mount_points(self):
+        """The mounts the daemon recorded in the config (what the Engine API lists as Mounts)."""
         found = []
         for destination, point in sorted((self.config.get('MountPoints') or {}).items()):
             point = point or {}
@@ -409,13 +423,6 @@ class Container:
             found.append({'type': 'volume', 'name': None, 'source': source, 'destination': destination,
                           'driver': None, 'rw': bool((self.config.get('VolumesRW') or {}).get(destination, True)),
                           'propagation': None})
-        for destination, options in sorted((self.host_config.get('Tmpfs') or {}).items()):
-            found.append({'type': 'tmpfs', 'name': None, 'source': None, 'destination': destination,
-                          'driver': None, 'rw': True, 'propagation': None, 'options': options})
-        for mount in self.host_config.get('Mounts') or []:
-            if mount.get('Type') == 'tmpfs':
-                found.append({'type': 'tmpfs', 'name': None, 'source': None, 'destination': mount.get('Target'),
-                              'driver': None, 'rw': not mount.get('ReadOnly'), 'propagation': None})
         return found
 
     def facts(self):
@@ -502,10 +509,10 @@ class Container:
             'HostConfig': self.host_config,
             'GraphDriver': {'Name': self.driver, 'Data': graph_data},
             'Mounts': [{
-                'Type': item['type'], 'Name': item['name'], 'Source': item['source'],
+                'Type': item['type'], 'Name': item['name'], 'Source': item['source'] or '',
                 'Destination': item['destination'], 'Driver': item['driver'], 'RW': item['rw'],
                 'Propagation': item['propagation'],
-            } for item in self.mounts()],
+            } for item in self.mount_points()],
             'Config': config.get('Config') or {},
             'NetworkSettings': config.get('NetworkSettings') or {},
         }

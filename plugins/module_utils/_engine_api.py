@@ -17,8 +17,10 @@ __metaclass__ = type
 import errno
 import http.client
 import json
+import os
 import re
 import socket
+import stat
 from urllib.parse import quote, urlencode
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
@@ -94,10 +96,28 @@ def _describe_connect_error(socket_path, exc):
     if exc.errno in (errno.EACCES, errno.EPERM):
         return 'permission denied on the Docker daemon socket %s (run with become: true or as a member of the docker group)' % socket_path
     if exc.errno == errno.ECONNREFUSED:
+        # Linux answers ECONNREFUSED for a regular file too: say what the path really is.
+        kind = _file_kind(socket_path)
+        if kind != 'socket':
+            return '%s is not a socket but a %s: docker_host must name the Docker daemon socket' % (socket_path, kind)
         return 'connection refused on %s: the socket exists but no daemon listens on it (dockerd stopped or crashed)' % socket_path
     if exc.errno == errno.ENOTSOCK:
         return '%s is not a socket' % socket_path
     return 'cannot connect to the Docker daemon socket %s: %s' % (socket_path, exc.strerror or exc)
+
+
+def _file_kind(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return 'socket'  # gone meanwhile: keep the daemon's own answer
+    if stat.S_ISSOCK(mode):
+        return 'socket'
+    if stat.S_ISREG(mode):
+        return 'regular file'
+    if stat.S_ISDIR(mode):
+        return 'directory'
+    return 'special file'
 
 
 class EngineResponse:

@@ -189,7 +189,9 @@ def display_path(raw):
     """Show a path that may hold any bytes.
 
     Valid UTF-8 stays readable; a backslash, control characters and bytes
-    that are not UTF-8 are escaped, so the text maps back to exactly one name.
+    that are not UTF-8 are escaped, so the text maps back to exactly one name:
+    ``\\xNN`` is always one byte, ``\\uNNNN`` a C1 control character written
+    in UTF-8 (two bytes), which must not read like the lone byte NN.
     """
     if isinstance(raw, bytes):
         raw = raw.decode('utf-8', 'surrogateescape')
@@ -204,8 +206,10 @@ def display_path(raw):
             out.append('\\t')
         elif 0xdc80 <= code <= 0xdcff:
             out.append('\\x%02x' % (code - 0xdc00))
-        elif code < 0x20 or 0x7f <= code < 0xa0:
+        elif code < 0x20 or code == 0x7f:
             out.append('\\x%02x' % code)
+        elif 0x80 <= code < 0xa0:
+            out.append('\\u%04x' % code)
         else:
             out.append(char)
     return ''.join(out)

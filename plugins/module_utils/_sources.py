@@ -106,6 +106,19 @@ def facts_from_inspect(document):
     }
 
 
+def unreadable_facts(root, error):
+    """The engine_facts entry of a container whose config is missing or corrupt: what is known is its id."""
+    facts = dict((key, None) for key in UNKNOWN_WHEN_UNREADABLE)
+    facts.update({'id': error.container_id, 'labels': {}, 'mounts': [], 'source': 'disk',
+                  'config_file': root.config_file(error.container_id), 'config_error': str(error)})
+    return facts
+
+
+# The keys of engine_facts' container entries that only the config file can tell.
+UNKNOWN_WHEN_UNREADABLE = ('name', 'image', 'image_id', 'state', 'running', 'paused', 'pid', 'created', 'started_at',
+                           'finished_at', 'storage_driver', 'mount_id', 'upper_dir', 'log_driver', 'log_path', 'log_file')
+
+
 class Target:
     """A Docker host to read: through its daemon, or from its files."""
 
@@ -240,7 +253,11 @@ class Target:
         if self.client:
             return self._containers_from_api()
         found, errors = self.root.containers()
-        return [container.facts() for container in found], [(error.container_id, str(error)) for error in errors], []
+        facts = [container.facts() for container in found]
+        # A container whose config cannot be read is still a container: list it, so
+        # that it is selected and its raw files are preserved as found.
+        facts.extend(unreadable_facts(self.root, error) for error in errors)
+        return facts, [(error.container_id, str(error)) for error in errors], []
 
     def _containers_from_api(self):
         facts, errors = [], []
@@ -266,8 +283,10 @@ class Target:
         disk_containers, disk_errors = self.root.containers()
         for container in disk_containers:
             on_disk[container.id] = container.facts()
+        unreadable = {}
         for error in disk_errors:
             on_disk.setdefault(error.container_id, None)
+            unreadable[error.container_id] = str(error)
         disagreements = []
         seen = set()
         for item in facts:
@@ -278,6 +297,9 @@ class Target:
                                       'api': 'listed by the daemon', 'disk': 'no directory under containers/'})
                 continue
             if disk is None:
+                # the daemon has it loaded, the file it would load it from again is not readable
+                disagreements.append({'container_id': item['id'], 'field': 'config_file',
+                                      'api': 'loaded by the daemon', 'disk': unreadable.get(item['id'])})
                 continue
             for key in ('mount_id', 'init_id', 'upper_dir'):
                 if not item.get(key):

@@ -55,7 +55,7 @@ class StorageDriver:
     def describe(self, mount_id):
         """What the driver itself records about a container's writable layer."""
         upper = self.upper_dir(mount_id)
-        return {'upper_dir': upper, 'upper_dir_exists': os.path.isdir(upper)}
+        return {'upper_dir': upper, 'upper_dir_exists': os.path.isdir(upper), 'lower': self.lower_dirs(mount_id)}
 
 
 class Overlay2Driver(StorageDriver):
@@ -108,7 +108,6 @@ class Overlay2Driver(StorageDriver):
 
     def describe(self, mount_id):
         info = super(Overlay2Driver, self).describe(mount_id)
-        info['lower'] = self.lower_dirs(mount_id)
         info['work_dir'] = os.path.join(self.base, mount_id, 'work')
         info['merged_dir'] = os.path.join(self.base, mount_id, 'merged')
         return info

@@ -149,7 +149,11 @@ def collect_container(dfir, container_id, facts):
 
     live = target.client is not None and facts.get('source') == 'api'
     if live and dfir.params['api_logs']:
-        errors.extend(collect_api_logs(dfir, container_id, facts, base, outcome))
+        reason = api_log_skip_reason(facts, files, target.root is not None)
+        if reason:
+            outcome['notes'].append(reason)
+        else:
+            errors.extend(collect_api_logs(dfir, container_id, facts, base, outcome))
     if not files and not elsewhere and not live and target.root is not None:
         outcome['notes'].append('no log file found on disk for this container')
     if elsewhere:
@@ -157,6 +161,30 @@ def collect_container(dfir, container_id, facts):
     outcome['failed'] = bool(errors)
     outcome['msg'] = '; '.join(errors) if errors else 'collected'
     return outcome, errors
+
+
+# The artifact kind of the live log file each file-keeping driver writes.
+LIVE_LOG_KIND = {'json-file': 'container_log', 'local': 'container_log_local'}
+
+
+def api_log_skip_reason(facts, files, root_readable):
+    """Why the daemon is not asked for this container's log; None when it is.
+
+    To serve a log, dockerd opens the container's log file for appending and
+    creates it when it is missing: asking for the log of a container that
+    never started, or whose live log file is gone, would write evidence.
+    """
+    if facts.get('log_driver') == 'none':
+        return 'log driver none: the daemon has no log to serve, so the Engine API was not asked'
+    if not facts.get('started_at'):
+        return ('the container never started, so it has no log; the Engine API was not asked '
+                '(dockerd would create an empty log file in the Docker root)')
+    driver = facts.get('log_driver')
+    live_kind = LIVE_LOG_KIND.get(driver)
+    if live_kind and root_readable and not any(item['kind'] == live_kind and item['rotation'] == 0 for item in files):
+        return ('no live %s log file is on disk; the Engine API was not asked '
+                '(dockerd would create an empty one in the Docker root)' % driver)
+    return None
 
 
 def collect_api_logs(dfir, container_id, facts, base, outcome):
@@ -207,7 +235,7 @@ def collect(dfir):
         outcomes.append({'requested': requested, 'failed': True, 'msg': message, 'artifacts': []})
     for container_id in ids:
         facts = facts_by_id.get(container_id)
-        if facts is None:
+        if facts is None or facts.get('config_error'):
             message = 'container %s: its config cannot be read, so its log driver is unknown' % container_id
             facts = {'id': container_id, 'source': 'disk'}
             if target.root is not None:

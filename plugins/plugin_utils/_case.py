@@ -107,7 +107,9 @@ def append_custody(case_dir, action, examiner=None, host=None, parameters=None, 
 def write_json(path, document):
     """Write JSON through a temporary file, so a reader never sees half of it."""
     temporary = path + '.tmp'
-    with open(temporary, 'w', encoding='utf-8') as handle:
+    # A file name that is not UTF-8 (held as surrogate escapes) is written as a \\udcXX escape, which
+    # json.loads reads back into the same name.
+    with open(temporary, 'w', encoding='utf-8', errors='backslashreplace') as handle:
         json.dump(document, handle, indent=2, sort_keys=True, ensure_ascii=False, default=str)
         handle.write('\n')
         handle.flush()
@@ -154,7 +156,8 @@ def sums_line(digest, relative):
 
 def parse_sums(text):
     entries = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Only \n ends a line: a name may hold any other character splitlines() would break at.
+    for number, line in enumerate(text.split('\n'), 1):
         if not line.strip():
             continue
         escaped = line.startswith('\\')
@@ -247,7 +250,8 @@ def write_sums(case_dir):
     """SHA256SUMS over every file of the case but itself, so `sha256sum -c SHA256SUMS` checks them all."""
     hashes = file_hashes(case_dir, exclude=(SUMS,))
     temporary = os.path.join(case_dir, SUMS + '.tmp')
-    with open(temporary, 'w', encoding='utf-8') as handle:
+    # Names are bytes to sha256sum: one that is not UTF-8 is written back as the bytes it was.
+    with open(temporary, 'w', encoding='utf-8', errors='surrogateescape', newline='') as handle:
         for relative in sorted(hashes):
             handle.write(sums_line(hashes[relative], relative))
     os.rename(temporary, os.path.join(case_dir, SUMS))
@@ -263,7 +267,7 @@ def verify_case(case_dir):
     sums_path = os.path.join(case_dir, SUMS)
     if not os.path.isfile(sums_path):
         return ['%s is missing: the case was never sealed' % SUMS], {}
-    with open(sums_path, 'r', encoding='utf-8') as handle:
+    with open(sums_path, 'r', encoding='utf-8', errors='surrogateescape', newline='') as handle:
         listed = parse_sums(handle.read())
     listed_names = set()
     for digest, relative in listed:

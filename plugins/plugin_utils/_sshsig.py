@@ -89,7 +89,9 @@ def public_key(key_path, passphrase=None):
     kind = check_private_key(key_path)
     if kind == 'public':
         with open(key_path) as handle:
-            return handle.read().strip()
+            line = handle.read().strip()
+        check_agent_holds(key_path, line)
+        return line
     workdir = tempfile.mkdtemp(prefix='dfir-sign-')
     try:
         result = _run(['-y', '-f', key_path], env=_askpass_env(passphrase, workdir))
@@ -102,6 +104,30 @@ def public_key(key_path, passphrase=None):
                                '(set dfir_signing_key_passphrase, or load the key into ssh-agent and give its .pub)' % key_path)
         raise SigningError('signing key %s cannot be loaded: %s' % (key_path, message or 'ssh-keygen failed'))
     return result.stdout.decode('ascii', 'replace').strip()
+
+
+def check_agent_holds(key_path, public_key_line):
+    """A public key signs only through ssh-agent: make sure the agent holds its private key now,
+    before any host is touched, rather than find out when the case is to be sealed."""
+    if not os.environ.get('SSH_AUTH_SOCK'):
+        raise SigningError('signing key %s is a public key, so its private key must be in ssh-agent, '
+                           'but no agent is reachable (SSH_AUTH_SOCK is not set)' % key_path)
+    ssh_add = shutil.which('ssh-add')
+    if not ssh_add:
+        raise SigningError('ssh-add is not installed on the controller (Debian: apt-get install openssh-client)')
+    try:
+        listed = subprocess.run([ssh_add, '-L'], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        raise SigningError('ssh-agent did not answer within 30s')
+    if listed.returncode == 2:
+        raise SigningError('signing key %s is a public key, but ssh-agent cannot be reached: %s'
+                           % (key_path, _clean(listed.stderr)))
+    wanted = public_key_line.split()[:2]
+    held = [line.split()[:2] for line in listed.stdout.decode('ascii', 'replace').splitlines()]
+    if wanted not in held:
+        raise SigningError('signing key %s is a public key, and ssh-agent does not hold its private key '
+                           '(ssh-add it, or give the private key)' % key_path)
 
 
 def fingerprint(public_key_line):

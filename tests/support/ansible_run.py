@@ -43,9 +43,11 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
         result = json.loads(text[marker + 4:])
     except ValueError:
         raise AssertionError('ansible printed no result (rc %s): %s %s' % (process.returncode, text[-3000:], process.stderr.decode(errors='replace')[-3000:]))
-    # ansible-core 2.19 leaves "failed" out of the JSON: the status word before " => " says it.
-    if text[:marker].rstrip().endswith(('FAILED!', 'UNREACHABLE!')):
-        result.setdefault('failed', True)
+    # The minimal callback drops `failed` from the result (the status word before " => " says it)
+    # and prints warnings on stderr only: put both back, so tests can tell a failure and read warnings.
+    result.setdefault('failed', text[:marker].rstrip().endswith(('FAILED!', 'UNREACHABLE!')))
+    result.setdefault('warnings', [line[len('[WARNING]: '):] for line in process.stderr.decode(errors='replace').splitlines()
+                                   if line.startswith('[WARNING]: ')])
     return result
 
 

@@ -1,0 +1,333 @@
+"""acquire.yml and verify.yml end to end on the private daemon, checked with the standard tools alone."""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tests.integration.test_bad_input import corrupt_config
+from tests.support.ansible_run import HOST_PYTHON, REPO, run_playbook
+
+SIGNER = 'jdoe@example.org'
+CASE = 'IR-2026-042'
+
+
+@pytest.fixture(scope='module')
+def keys(tmp_path_factory):
+    """The examiner's key (made with ssh-keygen), a passphrase-protected one, and an allowed_signers file."""
+    directory = tmp_path_factory.mktemp('keys')
+    made = {}
+    for name, passphrase in (('examiner', ''), ('protected', 'open sesame'), ('intruder', '')):
+        path = str(directory / name)
+        subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', passphrase, '-C', name, '-f', path],
+                       check=True, stdin=subprocess.DEVNULL)
+        made[name] = path
+    with open(made['examiner'] + '.pub') as handle:
+        kind, blob = handle.read().split()[:2]
+    made['allowed_signers'] = str(directory / 'allowed_signers')
+    with open(made['allowed_signers'], 'w') as handle:
+        handle.write('%s namespaces="dfir.docker" %s %s\n' % (SIGNER, kind, blob))
+    return made
+
+
+def acquire(dockerd, keys, workdir, **variables):
+    """Run playbooks/acquire.yml on localhost against the private daemon; return (rc, output, case dir, staging root)."""
+    extra = {
+        'ansible_connection': 'local',
+        'ansible_python_interpreter': HOST_PYTHON,
+        'dfir_docker_host': dockerd.host,
+        'dfir_examiner': 'Jane Doe',
+        'dfir_signer': SIGNER,
+        'dfir_signing_key': keys['examiner'],
+        'dfir_case_root': os.path.join(workdir, 'cases'),
+        'dfir_case_id': CASE,
+        'dfir_evidence_dir': os.path.join(workdir, 'staging'),
+    }
+    extra.update(variables)
+    rc, output = run_playbook(os.path.join(REPO, 'playbooks', 'acquire.yml'), extra, inventory='localhost,')
+    return rc, output, os.path.join(extra['dfir_case_root'], extra['dfir_case_id']), extra['dfir_evidence_dir']
+
+
+def verify(case_dir, allowed_signers):
+    return run_playbook(os.path.join(REPO, 'playbooks', 'verify.yml'),
+                        {'dfir_case_dir': case_dir, 'dfir_allowed_signers': allowed_signers})
+
+
+def sha256_of(path):
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def custody(case_dir):
+    with open(os.path.join(case_dir, 'custody.jsonl')) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def manifest(case_dir):
+    with open(os.path.join(case_dir, 'manifest.json')) as handle:
+        return json.load(handle)
+
+
+def standard_tools_accept(case_dir, allowed_signers):
+    sums = subprocess.run(['sha256sum', '--strict', '-c', 'SHA256SUMS'], cwd=case_dir,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(os.path.join(case_dir, 'manifest.json'), 'rb') as data:
+        signature = subprocess.run(['ssh-keygen', '-Y', 'verify', '-f', allowed_signers, '-I', SIGNER, '-n', 'dfir.docker',
+                                    '-s', os.path.join(case_dir, 'manifest.json.sig')],
+                                   stdin=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return sums, signature
+
+
+@pytest.fixture(scope='module')
+def sealed(dockerd, scenario, keys, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp('acquire'))
+    rc, output, case_dir, staging = acquire(dockerd, keys, workdir)
+    assert rc == 0, output[-5000:]
+    return case_dir, staging, output
+
+
+def test_the_case_is_sealed_and_checks_with_sha256sum_and_ssh_keygen(sealed, keys):
+    case_dir, _staging, output = sealed
+    assert 'case %s sealed' % CASE in output
+    sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
+    assert sums.returncode == 0, sums.stdout.decode() + sums.stderr.decode()
+    with open(os.path.join(case_dir, 'SHA256SUMS')) as handle:
+        listed = handle.read().splitlines()
+    assert sums.stdout.decode().count(': OK\n') == len(listed)
+    every_file = [os.path.relpath(os.path.join(parent, name), case_dir)
+                  for parent, _dirs, names in os.walk(case_dir) for name in names]
+    assert len(listed) == len(every_file) - 1   # everything but SHA256SUMS itself
+    assert signature.returncode == 0, signature.stderr.decode()
+    assert 'Good "dfir.docker" signature for %s' % SIGNER in signature.stdout.decode() + signature.stderr.decode()
+
+
+def test_the_manifest_lists_every_artifact_with_matching_source_and_controller_hashes(sealed, scenario):
+    case_dir, _staging, _output = sealed
+    document = manifest(case_dir)
+    assert document['case_id'] == CASE and document['examiner'] == 'Jane Doe'
+    assert document['tool']['name'] == 'dfir.docker'
+    assert [(host['name'], host['status']) for host in document['hosts']] == [('localhost', 'collected')]
+    host_dir = os.path.join(case_dir, 'hosts', 'localhost')
+    on_disk = sorted(os.path.relpath(os.path.join(parent, name), case_dir)
+                     for parent, _dirs, names in os.walk(host_dir) for name in names)
+    listed = sorted(item['path'] for item in document['artifacts'])
+    assert listed == [path for path in on_disk if not path.endswith('/collection.json')]
+    for item in document['artifacts']:
+        digest = sha256_of(os.path.join(case_dir, item['path']))
+        assert item['sha256_source'] == item['sha256_controller'] == digest, item['path']
+        assert item['size'] == os.path.getsize(os.path.join(case_dir, item['path']))
+    for role, truth in scenario.containers.items():
+        assert os.path.isfile(os.path.join(host_dir, 'containers', truth['id'], 'inspect.json')), role
+        assert os.path.isfile(os.path.join(host_dir, 'containers', truth['id'], 'config', 'config.v2.json')), role
+    assert os.path.isfile(os.path.join(host_dir, 'engine.json'))
+    assert document['summary']['artifacts'] == len(document['artifacts'])
+
+
+def test_custody_has_the_open_each_step_the_fetch_and_the_seal(sealed):
+    case_dir, _staging, _output = sealed
+    entries = custody(case_dir)
+    actions = [entry['action'] for entry in entries]
+    assert actions[0] == 'case opened' and actions[-1] == 'seal'
+    assert actions[1:-1] == ['engine_facts', 'container_inspect', 'container_logs', 'select containers', 'fetch']
+    assert all(entry['examiner'] == 'Jane Doe' and entry['when'].endswith('Z') for entry in entries)
+    assert all(entry['host'] == 'localhost' for entry in entries[1:-1])
+    steps = dict((entry['action'], entry['result']) for entry in entries)
+    assert steps['container_inspect']['failed'] is False and steps['container_inspect']['artifacts'] > 0
+    assert steps['fetch']['problems'] == []
+
+
+def test_the_staging_dir_is_removed_after_a_good_transfer(sealed):
+    _case_dir, staging, _output = sealed
+    assert not os.path.exists(os.path.join(staging, CASE))
+
+
+def test_verify_yml_passes_an_untouched_case(sealed, keys):
+    case_dir, _staging, _output = sealed
+    rc, output = verify(case_dir, keys['allowed_signers'])
+    assert rc == 0, output[-3000:]
+    assert 'verified' in output
+
+
+@pytest.fixture()
+def case_copy(sealed, tmp_path):
+    copy = str(tmp_path / 'case')
+    shutil.copytree(sealed[0], copy)
+    return copy
+
+
+def test_one_flipped_byte_fails_verify_yml_which_names_the_file(case_copy, keys):
+    document = manifest(case_copy)
+    victim = [item['path'] for item in document['artifacts'] if item['path'].endswith('/config/hostconfig.json')][0]
+    path = os.path.join(case_copy, victim)
+    os.chmod(path, 0o640)
+    with open(path, 'r+b') as handle:
+        handle.seek(10)
+        byte = handle.read(1)
+        handle.seek(10)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    rc, output = verify(case_copy, keys['allowed_signers'])
+    assert rc != 0
+    assert 'FAILED verification' in output and victim in output
+    sums, _signature = standard_tools_accept(case_copy, keys['allowed_signers'])
+    assert sums.returncode != 0 and ('%s: FAILED' % victim) in sums.stdout.decode()
+
+
+def test_a_manifest_signed_by_another_key_fails_verify_yml(case_copy, keys):
+    signature = os.path.join(case_copy, 'manifest.json.sig')
+    os.unlink(signature)
+    subprocess.run(['ssh-keygen', '-q', '-Y', 'sign', '-f', keys['intruder'], '-n', 'dfir.docker',
+                    os.path.join(case_copy, 'manifest.json')], check=True, stdin=subprocess.DEVNULL)
+    # a careful forger rewrites SHA256SUMS too: only the signature can tell
+    listed = subprocess.run(['sha256sum', '--'] + sorted(name for name in _relative_files(case_copy) if name != 'SHA256SUMS'),
+                            cwd=case_copy, stdout=subprocess.PIPE, check=True).stdout
+    with open(os.path.join(case_copy, 'SHA256SUMS'), 'wb') as handle:
+        handle.write(listed)
+    rc, output = verify(case_copy, keys['allowed_signers'])
+    assert rc != 0
+    assert 'the signature of manifest.json does not verify for signer %s' % SIGNER in output
+    sums, signature_check = standard_tools_accept(case_copy, keys['allowed_signers'])
+    assert sums.returncode == 0 and signature_check.returncode != 0
+
+
+def _relative_files(directory):
+    return [os.path.relpath(os.path.join(parent, name), directory)
+            for parent, _dirs, names in os.walk(directory) for name in names]
+
+
+def test_keep_staging_keeps_the_staging_dir_with_what_was_fetched(dockerd, scenario, keys, tmp_path):
+    rc, output, case_dir, staging = acquire(dockerd, keys, str(tmp_path), dfir_keep_staging=True,
+                                            dfir_containers=['dfir-running'], dfir_collect=['inspect'])
+    assert rc == 0, output[-3000:]
+    kept = os.path.join(staging, CASE)
+    for item in manifest(case_dir)['artifacts']:
+        relative = item['path'][len('hosts/localhost/'):]
+        assert sha256_of(os.path.join(kept, relative)) == item['sha256_controller']
+    assert [name for name in os.listdir(os.path.join(kept, 'containers'))] == [scenario['running']['id']]
+
+
+@pytest.mark.parametrize('problem', ['missing', 'no passphrase', 'wrong passphrase'])
+def test_a_key_that_cannot_sign_stops_the_run_before_any_host_is_touched(dockerd, keys, tmp_path, problem):
+    variables = {
+        'missing': {'dfir_signing_key': str(tmp_path / 'no-such-key')},
+        'no passphrase': {'dfir_signing_key': keys['protected']},
+        'wrong passphrase': {'dfir_signing_key': keys['protected'], 'dfir_signing_key_passphrase': 'open says me'},
+    }[problem]
+    rc, output, case_dir, staging = acquire(dockerd, keys, str(tmp_path), **variables)
+    assert rc != 0
+    assert 'case not opened, no host was touched' in output
+    assert variables['dfir_signing_key'] in output
+    assert ('does not exist' if problem == 'missing' else 'passphrase') in output
+    assert not os.path.exists(case_dir) and not os.path.exists(staging)
+
+
+def test_the_passphrase_protected_key_seals_with_its_passphrase(dockerd, scenario, keys, tmp_path):
+    with open(keys['protected'] + '.pub') as handle:
+        kind, blob = handle.read().split()[:2]
+    signers = str(tmp_path / 'allowed_signers')
+    with open(signers, 'w') as handle:
+        handle.write('%s %s %s\n' % (SIGNER, kind, blob))
+    rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_signing_key=keys['protected'],
+                                             dfir_signing_key_passphrase='open sesame', dfir_collect=['inspect'],
+                                             dfir_containers=['dfir-stopped'])
+    assert rc == 0, output[-3000:]
+    assert 'open sesame' not in output   # no_log keeps it out of the run's output
+    _sums, signature = standard_tools_accept(case_dir, signers)
+    assert signature.returncode == 0
+
+
+def test_a_corrupt_config_in_a_disk_run_gives_a_sealed_partial_case_that_records_why(dockerd, scenario, keys, tmp_path):
+    broken = scenario['stopped']['id']
+    with corrupt_config(dockerd, broken, garbage=b'{"State": {"Running": tru'):
+        rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_source='disk',
+                                                 dfir_docker_root=dockerd.data_root)
+    # the host fails at the very end (dfir_fail_on_errors), after the case is sealed
+    assert rc != 0
+    assert 'localhost was collected with errors' in output
+    sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
+    assert sums.returncode == 0 and signature.returncode == 0
+    document = manifest(case_dir)
+    (host,) = document['hosts']
+    assert host['status'] == 'partial'
+    assert broken in host['reason'] and 'corrupt config' in host['reason']
+    assert document['summary']['hosts_partial'] == 1
+    raw = os.path.join(case_dir, 'hosts', 'localhost', 'containers', broken, 'config', 'config.v2.json')
+    with open(raw, 'rb') as handle:
+        assert handle.read() == b'{"State": {"Running": tru'
+    steps = dict((entry['action'], entry) for entry in custody(case_dir))
+    assert steps['engine_facts']['result']['failed'] is True
+    assert any(broken in error for error in steps['engine_facts']['result']['errors'])
+    assert steps['container_inspect']['result']['failed'] is True
+    assert [item['id'] for item in steps['container_inspect']['result']['failed_containers']] == [broken]
+    assert steps['seal']['result']['hosts'] == {'localhost': 'partial'}
+    # every other container is in the case
+    for role, truth in scenario.containers.items():
+        if truth['id'] != broken:
+            assert os.path.isfile(os.path.join(case_dir, 'hosts', 'localhost', 'containers', truth['id'], 'inspect.json'))
+
+
+FETCH_PLAYBOOK = '''
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  vars:
+    ansible_python_interpreter: %(python)s
+  tasks:
+    - dfir.docker.case_open:
+        case_root: "{{ case_root }}"
+        case_id: fetch-check
+        examiner: Jane Doe
+        signing_key: "{{ key }}"
+        signer: %(signer)s
+      register: case
+    - dfir.docker.staging:
+        path: "{{ staging }}"
+        case_id: fetch-check
+    - ansible.builtin.copy:
+        dest: "{{ staging }}/{{ item }}"
+        content: "{{ item }} as staged\\n"
+      loop: [good.txt, altered.txt]
+    - dfir.docker.evidence_fetch:
+        evidence_dir: "{{ staging }}"
+        case_dir: "{{ case.case_dir }}"
+        examiner: Jane Doe
+        steps:
+          forged_step:
+            started_at: "2026-01-01T00:00:00.000000Z"
+            artifacts:
+              - {path: good.txt, kind: test, sha256: "{{ good_sha256 }}", size: 19}
+              # recorded with another file's hash: the transfer check must refuse it
+              - {path: altered.txt, kind: test, sha256: "{{ good_sha256 }}", size: 22}
+      register: fetched
+      ignore_errors: true
+    - dfir.docker.case_seal:
+        case_dir: "{{ case.case_dir }}"
+        case_id: fetch-check
+        examiner: Jane Doe
+        signing_key: "{{ key }}"
+        signer: %(signer)s
+        hosts: [localhost]
+'''
+
+
+def test_an_artifact_that_fails_the_transfer_check_is_not_kept_and_the_case_is_sealed_as_partial(keys, tmp_path):
+    playbook = str(tmp_path / 'fetch.yml')
+    with open(playbook, 'w') as handle:
+        handle.write(FETCH_PLAYBOOK % {'python': HOST_PYTHON, 'signer': SIGNER})
+    good_sha256 = hashlib.sha256(b'good.txt as staged\n').hexdigest()
+    rc, output = run_playbook(playbook, {'case_root': str(tmp_path / 'cases'), 'key': keys['examiner'],
+                                         'staging': str(tmp_path / 'staging'), 'good_sha256': good_sha256})
+    assert rc == 0, output[-4000:]
+    assert 'altered.txt: SHA-256 on the controller' in output and 'not kept' in output
+    case_dir = str(tmp_path / 'cases' / 'fetch-check')
+    assert os.path.isfile(os.path.join(case_dir, 'hosts', 'localhost', 'good.txt'))
+    assert not os.path.exists(os.path.join(case_dir, 'hosts', 'localhost', 'altered.txt'))
+    document = manifest(case_dir)
+    assert [item['path'] for item in document['artifacts']] == ['hosts/localhost/good.txt']
+    (host,) = document['hosts']
+    assert host['status'] == 'partial' and 'altered.txt' in host['reason']
+    sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
+    assert sums.returncode == 0 and signature.returncode == 0

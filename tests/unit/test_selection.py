@@ -1,0 +1,91 @@
+"""Turning what a responder typed into container ids: Docker's own rules, and the controller-side filter."""
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dfir.docker.plugins.filter.select_containers import select_containers
+from ansible_collections.dfir.docker.plugins.module_utils._selection import SelectionError, resolve, resolve_one
+
+A = 'a1' + '0' * 62
+B = 'a2' + '1' * 62
+C = 'c3' + '2' * 62
+# A container whose name looks like the id prefix of another: the name wins, as in Docker.
+D = 'd4' + '3' * 62
+CONTAINERS = [(A, 'web'), (B, 'db'), (C, 'a2'), (D, None)]
+
+
+@pytest.mark.parametrize('reference, expected', [
+    (A, A),                 # a full id
+    ('web', A),             # a name
+    ('/web', A),            # a name as Docker stores it
+    ('c3', C),              # a unique prefix
+    ('C3', C),              # prefixes are hex: case does not matter
+    ('a2', C),              # an exact name beats an id prefix
+    ('a1', A),
+    ('d4' + '3' * 10, D),   # a container without a name, by prefix
+])
+def test_a_reference_names_one_container(reference, expected):
+    assert resolve_one(reference, CONTAINERS) == expected
+
+
+def test_an_ambiguous_prefix_is_an_error_listing_every_match():
+    with pytest.raises(SelectionError) as caught:
+        resolve_one('a', CONTAINERS)
+    assert caught.value.matches == [A, B]
+    assert A[:12] in str(caught.value) and B[:12] in str(caught.value)
+    assert 'web' in str(caught.value) and 'db' in str(caught.value)
+
+
+@pytest.mark.parametrize('reference', ['nosuch', 'e', '', '   '])
+def test_a_reference_that_names_nothing_is_an_error_naming_it(reference):
+    with pytest.raises(SelectionError) as caught:
+        resolve_one(reference, CONTAINERS)
+    assert caught.value.requested == reference
+    if reference.strip():
+        assert repr(reference) in str(caught.value)
+
+
+def test_resolve_keeps_request_order_drops_repeats_and_reports_each_bad_reference():
+    ids, errors = resolve(['db', 'nosuch', 'web', B, 'a'], CONTAINERS)
+    assert ids == [B, A]
+    assert [error.requested for error in errors] == ['nosuch', 'a']
+
+
+def test_resolve_with_nothing_requested_means_every_container():
+    assert resolve([], CONTAINERS) == ([A, B, C, D], [])
+
+
+FACTS = [
+    {'id': A, 'name': 'web', 'running': True, 'labels': {'tier': 'front'}, 'image': 'nginx:1'},
+    {'id': B, 'name': 'db', 'running': False, 'labels': {'tier': 'back'}, 'image': 'postgres:16'},
+    {'id': C, 'name': 'a2', 'running': True, 'labels': {}, 'image': 'busybox'},
+]
+
+
+def test_filter_without_query_or_refs_selects_every_container_in_inventory_order():
+    assert select_containers(FACTS) == [A, B, C]
+
+
+def test_filter_query_may_return_objects_or_ids():
+    assert select_containers(FACTS, query='[?running]') == [A, C]
+    assert select_containers(FACTS, query='[?running].id') == [A, C]
+    assert select_containers(FACTS, query="[?labels.tier == 'back']") == [B]
+
+
+def test_filter_query_that_matches_nothing_selects_nothing_not_everything():
+    assert select_containers(FACTS, query="[?image == 'redis']") == []
+
+
+def test_filter_query_and_refs_select_what_both_select_and_keep_unknown_refs_for_the_module_to_report():
+    assert select_containers(FACTS, query='[?running]', refs=['web', 'db', 'ghost']) == [A, 'ghost']
+
+
+def test_filter_rejects_a_broken_query_with_the_reason():
+    with pytest.raises(AnsibleFilterError, match='not a valid JMESPath'):
+        select_containers(FACTS, query='[?running')
+
+
+def test_filter_rejects_input_that_is_not_the_containers_list():
+    with pytest.raises(AnsibleFilterError):
+        select_containers({'containers': FACTS})
