@@ -84,9 +84,13 @@ class ActionModule(ActionBase):
         fingerprint = _sshsig.fingerprint(public_key)
 
         host_collections = _case.collections(case_dir)
-        # Only what is in the case can stop the seal. An artifact that failed its transfer check was
-        # not kept: its host is sealed as partial, with the reason (host_status).
+        # A transfer that failed (connection lost, no file) leaves its host partial, with the reason
+        # (host_status). A file that arrived with another hash than the host computed is different:
+        # the case is not sealed, as integrity end to end requires.
         artifacts, problems = _case.check_artifacts(case_dir, host_collections)
+        for host, collection in sorted(host_collections.items()):
+            for mismatch in collection.get('hash_mismatches') or []:
+                problems.append('%s: %s' % (host, mismatch))
         extra, layout_problems = _case.unrecorded_files(case_dir, host_collections)
         problems.extend(layout_problems)
         problems.extend('%s: in the case but not recorded as collected' % path for path in extra)

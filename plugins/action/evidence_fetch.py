@@ -79,6 +79,8 @@ class ActionModule(ActionBase):
 
         os.makedirs(host_dir, mode=0o750, exist_ok=True)
         problems = []
+        # A file that arrived different from what the host hashed: the case must not be sealed.
+        mismatches = []
         fetched_bytes = 0
         started_at = _case.utc_now()
         if artifacts:
@@ -91,6 +93,8 @@ class ActionModule(ActionBase):
             error = self._fetch_one(args['evidence_dir'], host_dir, artifact)
             if error:
                 problems.append(error)
+                if artifact.get('hash_mismatch'):
+                    mismatches.append(error)
             else:
                 fetched_bytes += artifact['size']
 
@@ -103,6 +107,7 @@ class ActionModule(ActionBase):
             'selected_containers': args['selected'],
             'steps': [_step_summary(name, step) for name, step in sorted(steps.items(), key=lambda item: str(item[1].get('started_at')))],
             'fetch_problems': problems,
+            'hash_mismatches': mismatches,
             'artifacts': [item for item in artifacts if item.get('sha256_controller')],
         }
         for summary in collection['steps']:
@@ -176,6 +181,7 @@ class ActionModule(ActionBase):
         digest, size = _case.sha256_file(partial)
         if digest != artifact['sha256'] or size != artifact['size']:
             self._discard(partial)
+            artifact['hash_mismatch'] = True
             return '%s: SHA-256 on the controller %s (%d bytes) differs from the source %s (%d bytes); not kept' % (
                 relative, digest, size, artifact['sha256'], artifact['size'])
         os.chmod(partial, 0o440)

@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+
 class IdMapError(ValueError):
     """An id map or a subordinate id file does not parse."""
 

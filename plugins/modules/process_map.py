@@ -35,7 +35,7 @@ description:
     resulting map, a rootless daemon's own map, and O(ids) looked up both ways.
   - Reads only. Writes artifacts only into O(evidence_dir) when it is given.
 author:
-  - dfir.docker contributors
+  - dfir.docker maintainers (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
   - dfir.docker.common.containers
@@ -137,7 +137,7 @@ containers:
       type: dict
       returned: always
     uid_map: {description: "Its user namespace's uid map: [{inside, outside, count}].", type: list, returned: always}
-    gid_map: {description: Its gid map, the same way., type: list, returned: always}
+    gid_map: {description: "Its gid map, the same way.", type: list, returned: always}
     id_lookup:
       description: Each of O(ids) both ways through its uid and gid maps (id, uid, gid; inside_to_host, host_to_inside).
       type: list

@@ -29,7 +29,7 @@ description:
   - Nothing is executed in the container and nothing is written to the processes; reading faults
     the read pages into the process, as C(gcore) does.
 author:
-  - dfir.docker contributors
+  - dfir.docker maintainers (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
   - dfir.docker.common.containers

@@ -52,5 +52,5 @@ def test_processes_and_memory_come_first_and_freeze_and_thaw_are_in_custody(dock
     assert changes[1]['result']['state_after'] == 'THAWED'
 
     check = subprocess.run(['sha256sum', '--quiet', '-c', 'SHA256SUMS'], cwd=str(case), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
+                           stderr=subprocess.STDOUT, check=False)
     assert check.returncode == 0, check.stdout.decode()

@@ -1,7 +1,6 @@
 """Bad input, each a real run through Ansible: a failed result naming the cause, and whatever can be collected."""
 
 import contextlib
-import json
 import os
 import subprocess
 

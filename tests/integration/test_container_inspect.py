@@ -32,6 +32,11 @@ def config_files_on_disk(dockerd, container_id):
     return found
 
 
+def mount_set(document):
+    return sorted((item['Type'], item.get('Name'), item['Source'], item['Destination'], item['RW'])
+                  for item in document['Mounts'])
+
+
 @pytest.mark.parametrize('source', SOURCES)
 def test_every_container_is_collected_without_error(inspected, scenario, source):
     run = inspected[source]
@@ -95,9 +100,7 @@ def test_the_inspect_document_rebuilt_from_disk_says_what_the_daemon_says(inspec
                     'StartedAt', 'FinishedAt'):
             assert rebuilt['State'][key] == live['State'][key], (role, key)
         assert rebuilt['GraphDriver'] == live['GraphDriver'], role
-        mounts = lambda document: sorted((item['Type'], item.get('Name'), item['Source'], item['Destination'], item['RW'])
-                                         for item in document['Mounts'])
-        assert mounts(rebuilt) == mounts(live), role
+        assert mount_set(rebuilt) == mount_set(live), role
 
 
 @pytest.mark.parametrize('source', SOURCES)

@@ -17,7 +17,7 @@ TIMESTAMP = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{1,9})?Z$')
 
 
 def log_artifacts(run, container_id, kind=None):
-    return [item for item in run.artifacts(container_id, kind)]
+    return list(run.artifacts(container_id, kind))
 
 
 @pytest.mark.parametrize('source', SOURCES)

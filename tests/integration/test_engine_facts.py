@@ -109,6 +109,7 @@ def test_the_volume_and_the_tmpfs_are_reported_from_both_sources(facts, scenario
 def test_disk_and_api_agree_on_every_container_and_report_no_disagreement(facts):
     assert facts['api'].result['disagreements'] == []
     api = dict((item['id'], item) for item in facts['api'].result['containers'])
+
     def comparable(entry):
         entry = dict(entry)
         entry.pop('source')

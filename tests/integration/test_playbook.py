@@ -1,6 +1,5 @@
 """acquire.yml and verify.yml end to end on the private daemon, checked with the standard tools alone."""
 
-import contextlib
 import hashlib
 import json
 import os
@@ -74,11 +73,11 @@ def manifest(case_dir):
 
 def standard_tools_accept(case_dir, allowed_signers):
     sums = subprocess.run(['sha256sum', '--strict', '-c', 'SHA256SUMS'], cwd=case_dir,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     with open(os.path.join(case_dir, 'manifest.json'), 'rb') as data:
         signature = subprocess.run(['ssh-keygen', '-Y', 'verify', '-f', allowed_signers, '-I', SIGNER, '-n', 'dfir.docker',
                                     '-s', os.path.join(case_dir, 'manifest.json.sig')],
-                                   stdin=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                   stdin=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     return sums, signature
 
 
@@ -132,7 +131,7 @@ def test_custody_has_the_open_each_step_the_fetch_and_the_seal(sealed):
     entries = custody(case_dir)
     actions = [entry['action'] for entry in entries]
     assert actions[0] == 'case opened' and actions[-1] == 'seal'
-    assert actions[1:-1] == ['engine_facts', 'container_inspect', 'container_logs', 'select containers', 'fetch']
+    assert actions[1:-1] == ['engine_facts', 'process_map', 'container_inspect', 'container_logs', 'select containers', 'fetch']
     assert all(entry['examiner'] == 'Jane Doe' and entry['when'].endswith('Z') for entry in entries)
     assert all(entry['host'] == 'localhost' for entry in entries[1:-1])
     steps = dict((entry['action'], entry['result']) for entry in entries)
@@ -206,7 +205,7 @@ def test_keep_staging_keeps_the_staging_dir_with_what_was_fetched(dockerd, scena
     for item in manifest(case_dir)['artifacts']:
         relative = item['path'][len('hosts/localhost/'):]
         assert sha256_of(os.path.join(kept, relative)) == item['sha256_controller']
-    assert [name for name in os.listdir(os.path.join(kept, 'containers'))] == [scenario['running']['id']]
+    assert list(os.listdir(os.path.join(kept, 'containers'))) == [scenario['running']['id']]
 
 
 @pytest.mark.parametrize('problem', ['missing', 'no passphrase', 'wrong passphrase'])
@@ -297,10 +296,7 @@ FETCH_PLAYBOOK = '''
         steps:
           forged_step:
             started_at: "2026-01-01T00:00:00.000000Z"
-            artifacts:
-              - {path: good.txt, kind: test, sha256: "{{ good_sha256 }}", size: 19}
-              # recorded with another file's hash: the transfer check must refuse it
-              - {path: altered.txt, kind: test, sha256: "{{ good_sha256 }}", size: 22}
+            artifacts: "{{ artifacts }}"
       register: fetched
       ignore_errors: true
     - dfir.docker.case_seal:
@@ -313,21 +309,42 @@ FETCH_PLAYBOOK = '''
 '''
 
 
-def test_an_artifact_that_fails_the_transfer_check_is_not_kept_and_the_case_is_sealed_as_partial(keys, tmp_path):
+def run_fetch_check(keys, tmp_path, artifacts):
     playbook = str(tmp_path / 'fetch.yml')
     with open(playbook, 'w') as handle:
         handle.write(FETCH_PLAYBOOK % {'python': HOST_PYTHON, 'signer': SIGNER})
-    good_sha256 = hashlib.sha256(b'good.txt as staged\n').hexdigest()
     rc, output = run_playbook(playbook, {'case_root': str(tmp_path / 'cases'), 'key': keys['examiner'],
-                                         'staging': str(tmp_path / 'staging'), 'good_sha256': good_sha256})
-    assert rc == 0, output[-4000:]
+                                         'staging': str(tmp_path / 'staging'), 'artifacts': artifacts})
+    return rc, output, str(tmp_path / 'cases' / 'fetch-check')
+
+
+GOOD_SHA256 = hashlib.sha256(b'good.txt as staged\n').hexdigest()
+
+
+def test_an_artifact_whose_hash_differs_on_the_controller_is_not_kept_and_the_case_is_not_sealed(keys, tmp_path):
+    # altered.txt is recorded with good.txt's hash, as if it changed between the host and the controller
+    rc, output, case_dir = run_fetch_check(keys, tmp_path, [
+        {'path': 'good.txt', 'kind': 'test', 'sha256': GOOD_SHA256, 'size': 19},
+        {'path': 'altered.txt', 'kind': 'test', 'sha256': GOOD_SHA256, 'size': 22}])
+    assert rc != 0
     assert 'altered.txt: SHA-256 on the controller' in output and 'not kept' in output
-    case_dir = str(tmp_path / 'cases' / 'fetch-check')
+    assert 'is NOT sealed' in output and 'altered.txt' in output.split('is NOT sealed', 1)[1]
     assert os.path.isfile(os.path.join(case_dir, 'hosts', 'localhost', 'good.txt'))
     assert not os.path.exists(os.path.join(case_dir, 'hosts', 'localhost', 'altered.txt'))
+    assert not os.path.exists(os.path.join(case_dir, 'manifest.json.sig'))
+    assert not os.path.exists(os.path.join(case_dir, 'SHA256SUMS'))
+    assert custody(case_dir)[-1]['action'] == 'seal refused'
+
+
+def test_an_artifact_that_never_arrives_leaves_its_host_partial_in_a_sealed_case(keys, tmp_path):
+    rc, output, case_dir = run_fetch_check(keys, tmp_path, [
+        {'path': 'good.txt', 'kind': 'test', 'sha256': GOOD_SHA256, 'size': 19},
+        {'path': 'vanished.txt', 'kind': 'test', 'sha256': GOOD_SHA256, 'size': 19}])
+    assert rc == 0, output[-4000:]
+    assert 'vanished.txt: transfer failed' in output
     document = manifest(case_dir)
     assert [item['path'] for item in document['artifacts']] == ['hosts/localhost/good.txt']
     (host,) = document['hosts']
-    assert host['status'] == 'partial' and 'altered.txt' in host['reason']
+    assert host['status'] == 'partial' and 'vanished.txt' in host['reason']
     sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
     assert sums.returncode == 0 and signature.returncode == 0

@@ -41,7 +41,7 @@ def gdb(core, *commands):
     args = ['gdb', '-batch', '-nx', '-c', core]
     for command in commands:
         args += ['-ex', command]
-    result = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    result = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, check=False)
     return result.returncode, result.stdout.decode(errors='replace')
 
 

@@ -56,7 +56,7 @@ def marked_process():
     deadline = time.time() + 20
     while time.time() < deadline:
         # wait until the shell has forked sleep: M is set by then
-        if subprocess.run(['pgrep', '-P', str(child.pid), 'sleep'], stdout=subprocess.PIPE).stdout.strip():
+        if subprocess.run(['pgrep', '-P', str(child.pid), 'sleep'], stdout=subprocess.PIPE, check=False).stdout.strip():
             break
         time.sleep(0.05)
     yield child, seed[::-1].encode()

@@ -122,7 +122,7 @@ def test_a_symlinked_directory_in_the_staging_dir_is_not_written_through(tmp_pat
 def test_a_full_disk_leaves_no_partial_file_and_says_the_disk_is_full(tmpfs):
     evidence = EvidenceDir(os.path.join(tmpfs('size=64k'), 'staging'))
     small = evidence.write_bytes('small.json', b'{}', 'engine_facts')
-    big = (b'y' * 65536 for _ in range(4))   # 256 KiB into 64 KiB
+    big = (b'y' * 65536 for _chunk in range(4))   # 256 KiB into 64 KiB
     with pytest.raises(EvidenceError, match='staging disk is full'):
         evidence.write_stream('containers/abc/logs/huge.log', big, 'container_log', 'abc')
     assert files_under(evidence.path) == ['small.json']
