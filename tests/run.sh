@@ -91,7 +91,9 @@ doc_targets() {  # the names ansible-doc should know, from the tree itself
 stage_lint() {
   use_env
   local failed=0
-  (cd "$repo" && ansible-lint) || failed=1
+  # ansible-lint caches collections in $ANSIBLE_HOME (default ~/.ansible, shared by every checkout on
+  # the machine) and puts that cache first: a stale dfir.docker there would be linted instead of this one.
+  (cd "$repo" && ANSIBLE_HOME="$repo/.build/ansible-home" ansible-lint) || failed=1
   if [ -d "$repo/changelogs" ]; then
     (cd "$repo" && antsibull-changelog lint) || failed=1
   fi

@@ -49,7 +49,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('case %s is already sealed (%s exists): choose a new dfir_case_id' % (case_dir, _case.SIGNATURE))
         reopened = os.path.isdir(case_dir)
         if self._task.check_mode:
-            result.update(changed=not reopened, case_dir=case_dir, reopened=reopened, signer_fingerprint=fingerprint)
+            result.update(changed=not reopened, case_dir=case_dir, case_id=args['case_id'], reopened=reopened,
+                          signer_fingerprint=fingerprint)
             return result
         try:
             os.makedirs(os.path.join(case_dir, _case.HOSTS_DIR), mode=0o750, exist_ok=True)

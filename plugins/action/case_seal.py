@@ -14,34 +14,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dfir.docker.plugins.plugin_utils import _case, _sshsig
+from ansible_collections.dfir.docker.plugins.plugin_utils._hosts import host_line, host_status
 from ansible_collections.dfir.docker.plugins.plugin_utils._version import NAME, VERSION
 
 MANIFEST_FORMAT = 'dfir.docker/case-manifest/1'
-
-
-def host_status(name, collection, failures):
-    """One host's line in the manifest: collected, partial or failed, and why."""
-    if collection is None:
-        reason = failures.get(name) or 'unreachable, or failed before anything was fetched (see the run output)'
-        return {'name': name, 'status': 'failed', 'reason': reason, 'artifacts': 0}
-    step_errors = []
-    for step in collection.get('steps') or []:
-        if step.get('failed'):
-            step_errors.append('%s: %s' % (step.get('step'), step.get('msg')))
-    reasons = []
-    if collection.get('host_failure'):
-        reasons.append(collection['host_failure'])
-    reasons.extend(step_errors)
-    reasons.extend(collection.get('fetch_problems') or [])
-    return {
-        'name': name,
-        'status': 'partial' if reasons else 'collected',
-        'reason': '; '.join(reasons) or None,
-        'artifacts': len(collection.get('artifacts') or []),
-        'evidence_dir': collection.get('evidence_dir'),
-        'fetched_at': collection.get('fetched_at'),
-        'steps': collection.get('steps'),
-    }
 
 
 class ActionModule(ActionBase):
@@ -65,13 +41,15 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         case_dir = args['case_dir']
+        if self._task.check_mode:
+            # case_open created nothing in check mode: there is nothing to seal or read.
+            result.update(changed=False, msg='check mode: not sealed', hosts={},
+                          host_lines=['%s: check mode, nothing collected' % name for name in args['hosts']])
+            return result
         if not os.path.isdir(case_dir):
             raise AnsibleActionFail('case directory %s does not exist' % case_dir)
         if os.path.exists(os.path.join(case_dir, _case.SIGNATURE)):
             raise AnsibleActionFail('case %s is already sealed' % case_dir)
-        if self._task.check_mode:
-            result.update(changed=False, msg='check mode: not sealed')
-            return result
         try:
             return self._seal(args, case_dir, result)
         except (_case.CaseError, _sshsig.SigningError) as exc:
@@ -100,6 +78,10 @@ class ActionModule(ActionBase):
         hosts = list(dict.fromkeys(list(args['hosts']) + sorted(host_collections)))
         statuses = [host_status(name, host_collections.get(name), args['host_failures']) for name in hosts]
         started_at = self._case_started_at(case_dir)
+        for status in statuses:
+            if status['name'] not in host_collections:
+                _case.append_custody(case_dir, 'host not collected', args['examiner'], status['name'],
+                                     result={'status': status['status'], 'reason': status['reason']})
         sealed_at = _case.utc_now()
         _case.append_custody(case_dir, 'seal', args['examiner'],
                              parameters={'signer': args['signer'], 'signing_key_fingerprint': fingerprint},
@@ -139,6 +121,7 @@ class ActionModule(ActionBase):
         _case.write_sums(case_dir)
         result.update(changed=True, case_dir=case_dir, manifest=manifest_path, summary=manifest['summary'],
                       hosts={item['name']: item['status'] for item in statuses}, signer_fingerprint=fingerprint,
+                      host_lines=[host_line(item) for item in statuses],
                       msg='case %s sealed: %d artifact(s) from %d host(s)' % (
                           args['case_id'], len(artifacts), len(statuses)))
         return result

@@ -7,7 +7,9 @@ Files are streamed by the connection's own file transfer (SFTP/SCP over
 SSH, a copy for a local connection), never read into memory: the staging
 dir is first handed to the login account, so no privilege escalation is
 needed for the transfer (ansible.builtin.fetch with become falls back to
-slurp, which holds the whole file in memory).
+slurp, which holds the whole file in memory). Small artifacts travel in
+batches, one tar stream each (see _bundle), so that hundreds of small
+files do not cost hundreds of round trips.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +21,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.dfir.docker.plugins.plugin_utils import _case
+from ansible_collections.dfir.docker.plugins.plugin_utils import _bundle, _case
 
 # Result keys kept in collection.json and the custody log for each step.
 STEP_KEYS = ('failed', 'msg', 'errors', 'warnings', 'started_at', 'finished_at', 'source', 'skipped', 'skip_reason',
@@ -34,6 +36,12 @@ def _step_summary(name, result):
     for key in STEP_KEYS:
         if key in result:
             summary[key] = result[key]
+    if result.get('unreachable'):
+        # The host stopped answering during this step (the role ignores unreachability, to record it).
+        reason = str(result.get('msg') or 'no answer')
+        if reason.startswith('Task failed: '):
+            reason = reason[len('Task failed: '):]
+        summary.update(failed=True, msg='the host could not be reached: %s' % reason)
     summary['artifacts'] = len([item for item in result.get('artifacts') or [] if item.get('sha256')])
     summary['parameters'] = result.get('parameters') or (result.get('invocation') or {}).get('module_args') or {}
     for outcome in result.get('containers') or []:
@@ -45,7 +53,10 @@ def _step_summary(name, result):
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    # No remote temporary dir up front: the files come back through the connection's own fetch_file,
+    # and a host lost before or during the transfer is then recorded inside run() instead of
+    # failing the task as unreachable before it starts.
+    TRANSFERS_FILES = False
 
     ARGUMENT_SPEC = dict(
         evidence_dir=dict(type='str', required=True),
@@ -62,7 +73,8 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         host = _case.check_host_name(task_vars.get('inventory_hostname'))
         case_dir = args['case_dir']
-        if not os.path.isdir(case_dir):
+        # In check mode case_open creates nothing: a case dir that is not there yet is expected.
+        if not os.path.isdir(case_dir) and not self._task.check_mode:
             raise AnsibleActionFail('case directory %s does not exist; open the case first' % case_dir)
         host_dir = _case.host_dir(case_dir, host)
         collection_path = os.path.join(host_dir, _case.COLLECTION)
@@ -83,20 +95,23 @@ class ActionModule(ActionBase):
         mismatches = []
         fetched_bytes = 0
         started_at = _case.utc_now()
-        if artifacts:
-            try:
+        try:
+            if artifacts:
                 self._hand_over(args['evidence_dir'], task_vars)
-            except AnsibleActionFail as exc:
-                problems.append(str(exc))
-                artifacts = []
-        for artifact in artifacts:
-            error = self._fetch_one(args['evidence_dir'], host_dir, artifact)
-            if error:
-                problems.append(error)
-                if artifact.get('hash_mismatch'):
-                    mismatches.append(error)
-            else:
-                fetched_bytes += artifact['size']
+            for artifact, error in self._transfer(args['evidence_dir'], host_dir, artifacts):
+                if error:
+                    problems.append(error)
+                    if artifact.get('hash_mismatch'):
+                        mismatches.append(error)
+                else:
+                    fetched_bytes += artifact['size']
+        except AnsibleActionFail as exc:
+            problems.append(str(exc))
+        except AnsibleConnectionFailure as exc:
+            # What arrived whole is kept and recorded; the rest stays in the staging dir on the host.
+            missing = len([item for item in artifacts if not item.get('sha256_controller')])
+            problems.append('the host stopped answering during the transfer, %d artifact(s) not fetched: %s'
+                            % (missing, exc))
 
         collection = {
             'host': host,
@@ -161,13 +176,54 @@ class ActionModule(ActionBase):
         if handed.get('failed') or handed.get('unreachable'):
             raise AnsibleActionFail('the staging dir could not be handed over for transfer: %s' % handed.get('msg'))
 
+    def _transfer(self, evidence_dir, host_dir, artifacts):
+        """Yield (artifact, error or None) for every artifact: small ones in batches, the rest one by one."""
+        batches, singles = _bundle.plan(artifacts)
+        for batch in batches:
+            missed = self._fetch_batch(evidence_dir, host_dir, batch)
+            for artifact in batch:
+                if artifact['path'] in missed:
+                    singles.append(artifact)
+                else:
+                    yield artifact, artifact.pop('_batch_error', None)
+        for artifact in singles:
+            yield artifact, self._fetch_one(evidence_dir, host_dir, artifact)
+
+    @staticmethod
+    def _local_paths(host_dir, relative):
+        """(final path, partial path) of an artifact in the case, or None when its name would leave host_dir."""
+        if relative.startswith('/') or '..' in relative.split('/'):
+            return None
+        local = os.path.join(host_dir, relative)
+        os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
+        return local, local + '.fetching'
+
+    def _fetch_batch(self, evidence_dir, host_dir, batch):
+        """Bring a batch over in one tar stream; return the paths that did not arrive (fetched one by one then)."""
+        destinations = {}
+        for artifact in batch:
+            paths = self._local_paths(host_dir, artifact['path'])
+            if paths and not os.path.lexists(paths[1]):
+                destinations[artifact['path']] = paths[1]
+        if not destinations:
+            return set(artifact['path'] for artifact in batch)
+        command = _bundle.tar_command(evidence_dir, sorted(destinations))
+        # sudoable=False: no tty (it would mangle the bytes) and no become (the login user owns the files now).
+        _rc, stdout, _stderr = self._connection.exec_command(command, sudoable=False)
+        received = _bundle.unpack(stdout, destinations)
+        for artifact in batch:
+            if artifact['path'] in received:
+                digest, size = received[artifact['path']]
+                local = destinations[artifact['path']][:-len('.fetching')]
+                artifact['_batch_error'] = self._accept(artifact, destinations[artifact['path']], local, digest, size)
+        return set(artifact['path'] for artifact in batch) - set(received)
+
     def _fetch_one(self, evidence_dir, host_dir, artifact):
         relative = artifact['path']
-        if relative.startswith('/') or '..' in relative.split('/'):
+        paths = self._local_paths(host_dir, relative)
+        if paths is None:
             return '%s: refused, the artifact name leaves the host directory' % relative
-        local = os.path.join(host_dir, relative)
-        partial = local + '.fetching'
-        os.makedirs(os.path.dirname(local), mode=0o750, exist_ok=True)
+        local, partial = paths
         remote = self._connection._shell.join_path(evidence_dir, relative)
         try:
             self._connection.fetch_file(remote, partial)
@@ -179,6 +235,11 @@ class ActionModule(ActionBase):
         if not os.path.isfile(partial):
             return '%s: transfer produced no file' % relative
         digest, size = _case.sha256_file(partial)
+        return self._accept(artifact, partial, local, digest, size)
+
+    def _accept(self, artifact, partial, local, digest, size):
+        """Keep a transferred file whose hash and size are the host's; else discard it and say why."""
+        relative = artifact['path']
         if digest != artifact['sha256'] or size != artifact['size']:
             self._discard(partial)
             artifact['hash_mismatch'] = True

@@ -55,7 +55,9 @@ options:
     elements: str
     default: []
   host_failures:
-    description: Why hosts failed, by host name.
+    description:
+      - Why hosts failed, by host name (the C(acquire) role passes every host's recorded failure).
+      - Used for a host that has no C(collection.json), for example one that could not be reached.
     type: dict
     default: {}
   description:
@@ -94,7 +96,12 @@ summary:
   returned: success
   type: dict
 hosts:
-  description: Status of each host.
+  description: Status of each host (V(collected), V(partial) or V(failed)).
   returned: success
   type: dict
+host_lines:
+  description: One line per host for the run's summary, with its status, artifact count, and why it failed.
+  returned: success
+  type: list
+  elements: str
 '''

@@ -19,6 +19,8 @@ description:
     (the SSH login user when acquisition runs with C(become)), so they are streamed over SFTP instead
     of being read into memory. Only this collection's staging directories are handed over.
   - V(absent) removes a staging directory this collection made, and refuses any other directory.
+  - V(usage) reads how much has been written so far, artifacts complete and in progress (the
+    C(.partial) files a step is still writing), to show that a long step is moving.
   - Used by the M(dfir.docker.evidence_fetch) action and the C(acquire) role; rarely called directly.
 author:
   - dfir.docker maintainers (@dfir-docker)
@@ -30,7 +32,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [present, handover, absent]
+    choices: [present, handover, absent, usage]
     default: present
   owner:
     description: Numeric uid to hand the artifacts over to (V(handover) only).
@@ -70,6 +72,19 @@ free_bytes:
   description: Free space in the staging directory's filesystem (V(present)).
   returned: when state is present
   type: int
+bytes:
+  description: Bytes written so far, complete artifacts and partial ones together (V(usage)).
+  returned: when state is usage
+  type: int
+files:
+  description: Number of complete files (V(usage)).
+  returned: when state is usage
+  type: int
+partial:
+  description: The artifacts being written, each with path (relative) and size so far (V(usage)).
+  returned: when state is usage
+  type: list
+  elements: dict
 same_filesystem_as_docker_root:
   description: Whether the staging directory shares a filesystem with O(docker_root) (V(present)).
   returned: when state is present and docker_root is given
@@ -84,7 +99,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dfir.docker.plugins.module_utils._evidence import STAGING_MARKER
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import PARTIAL_SUFFIX, STAGING_MARKER
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_now
 
 
@@ -156,11 +171,33 @@ def absent(module, path, result):
         shutil.rmtree(path)
 
 
+def usage(module, path, result):
+    """What has been written so far: reads sizes only (lstat), never file contents."""
+    result.update(bytes=0, files=0, partial=[])
+    if not os.path.isdir(path):
+        return
+    for parent, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            target = os.path.join(parent, name)
+            try:
+                st = os.lstat(target)
+            except OSError:
+                continue  # renamed or removed meanwhile: the next reading counts it
+            if not stat.S_ISREG(st.st_mode) or name == STAGING_MARKER:
+                continue
+            result['bytes'] += st.st_size
+            if name.endswith(PARTIAL_SUFFIX):
+                result['partial'].append({'path': os.path.relpath(target, path), 'size': st.st_size})
+            else:
+                result['files'] += 1
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type='path', required=True),
-            state=dict(type='str', default='present', choices=['present', 'handover', 'absent']),
+            state=dict(type='str', default='present', choices=['present', 'handover', 'absent', 'usage']),
             owner=dict(type='int'),
             case_id=dict(type='str'),
             docker_root=dict(type='path'),
@@ -172,7 +209,7 @@ def main():
     if not os.path.isabs(path) or path == '/':
         module.fail_json(msg='staging path must be an absolute path below /, not %r' % module.params['path'], **result)
     try:
-        {'present': present, 'handover': handover, 'absent': absent}[module.params['state']](module, path, result)
+        {'present': present, 'handover': handover, 'absent': absent, 'usage': usage}[module.params['state']](module, path, result)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.ENOSPC:
