@@ -36,13 +36,44 @@ def ensure_login_user():
     return created
 
 
-def end_login_sessions():
-    # Ansible's ControlPersist keeps SSH sessions alive after the play; they end with the test.
-    subprocess.run(['pkill', '-KILL', '-u', LOGIN_USER], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+def descendants(pid):
+    """PIDs of every process below `pid` (children first, then theirs), read from /proc."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                parent = int(handle.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def end_processes(pids, timeout=10):
+    """SIGTERM each pid (ours: sessions our sshd forked), then SIGKILL what is left after `timeout`."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(os.path.exists('/proc/%d' % pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def remove_login_user():
-    end_login_sessions()
     for path in ('/etc/sudoers.d/dfir-fleet',):
         if os.path.exists(path):
             os.unlink(path)
@@ -107,9 +138,15 @@ class FleetHost:
         raise RuntimeError('sshd for %s did not listen on %s:%d' % (self.name, self.address, port))
 
     def stop_sshd(self):
-        if self.sshd_process is not None and self.sshd_process.poll() is None:
+        """Stop this host's sshd and end the sessions it forked (Ansible's ControlPersist keeps them open),
+        by pid: the host can no longer be reached, as if it went down."""
+        if self.sshd_process is None:
+            return
+        sessions = descendants(self.sshd_process.pid)
+        if self.sshd_process.poll() is None:
             self.sshd_process.send_signal(signal.SIGTERM)
             self.sshd_process.wait(timeout=10)
+        end_processes(sessions)
         self.sshd_process = None
 
     def start(self):
@@ -169,19 +206,26 @@ class Fleet:
                 host.stop()
             except Exception:  # noqa: B902 - stop the others whatever happens to one
                 pass
-        end_login_sessions()
         if self.created_user:
             remove_login_user()
             self.created_user = False
 
-    def write_inventory(self, path, extra_hosts=None):
-        """An INI-free YAML inventory: group docker_hosts with every host's connection vars."""
+    def write_inventory(self, path, extra_hosts=None, host_vars=None):
+        """An INI-free YAML inventory: group docker_hosts with every host's connection vars.
+
+        `extra_hosts` adds hosts ({name: vars}); `host_vars` adds vars to fleet hosts ({name: vars}).
+        """
         import yaml
         hosts = dict((host.name, host.inventory_vars(self.client_key)) for host in self.hosts)
+        for name, variables in (host_vars or {}).items():
+            hosts[name].update(variables)
         hosts.update(extra_hosts or {})
         with open(path, 'w') as handle:
             yaml.safe_dump({'docker_hosts': {'hosts': hosts}}, handle, sort_keys=True)
         return path
+
+    def host(self, name):
+        return next(host for host in self.hosts if host.name == name)
 
     def cleanup(self):
         shutil.rmtree(self.base, ignore_errors=True)

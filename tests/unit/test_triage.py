@@ -1,0 +1,113 @@
+"""triage.json from a case's files: rows, signals, order, host outcomes and the closing table."""
+
+import json
+import os
+
+from ansible_collections.dfir.docker.plugins.module_utils._changes import count_changes
+from ansible_collections.dfir.docker.plugins.plugin_utils import _hosts, _triage
+
+WEB, JOB, ODD = 'a' * 64, 'b' * 64, 'c' * 64
+
+
+def write(path, document):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as handle:
+        json.dump(document, handle)
+
+
+def make_case(tmp_path):
+    """One host fetched (three containers, two selected), one never reached."""
+    case_dir = str(tmp_path / 'case')
+    host = os.path.join(case_dir, 'hosts', 'web-01')
+    engine = {
+        'engine': {'source': 'api', 'version': '20.10.24', 'storage_driver': 'overlay2'},
+        'containers': [
+            {'id': WEB, 'name': 'web', 'image': 'nginx:1', 'state': 'running', 'running': True, 'privileged': False,
+             'pid_mode': None, 'network_mode': 'host'},
+            {'id': JOB, 'name': 'job', 'image': 'batch:1', 'state': 'exited', 'running': False},
+            {'id': ODD, 'name': 'odd', 'image': 'x:1', 'state': 'exited', 'running': False, 'known_to_daemon': False},
+        ],
+        'disagreements': [{'container_id': WEB, 'field': 'pid', 'api': 10, 'disk': 11}],
+    }
+    write(os.path.join(host, 'engine.json'), engine)
+    write(os.path.join(host, 'containers', WEB, 'processes.json'), {'processes': [
+        {'host_pid': 10, 'exe': '/usr/sbin/nginx', 'exe_deleted': False, 'container_user_names': {'effective': 'root'}},
+        {'host_pid': 11, 'exe': '/tmp/.x', 'exe_deleted': True, 'container_user_names': {'effective': 'app'}}]})
+    changes = [{'Path': '/tmp', 'Kind': 0}, {'Path': '/tmp/.x', 'Kind': 1}, {'Path': '/etc/audit.conf', 'Kind': 2}]
+    write(os.path.join(host, 'containers', WEB, 'changes.json'), changes)
+    write(os.path.join(host, 'containers', JOB, 'changes.json'), [{'Path': '/out', 'Kind': 1}])
+    write(os.path.join(host, 'collection.json'), {
+        'host': 'web-01', 'selected_containers': [WEB, JOB], 'steps': [], 'fetch_problems': [],
+        'artifacts': [
+            {'path': 'engine.json', 'kind': 'engine_facts', 'container_id': None},
+            {'path': 'containers/%s/processes.json' % WEB, 'kind': 'process_map', 'container_id': WEB},
+            {'path': 'containers/%s/changes.json' % WEB, 'kind': 'container_changes', 'container_id': WEB},
+            {'path': 'containers/%s/changes.json' % JOB, 'kind': 'container_changes', 'container_id': JOB},
+        ]})
+    return case_dir
+
+
+def test_every_container_gets_a_row_built_from_the_case_files(tmp_path):
+    document = _triage.summarize(make_case(tmp_path), 'IR-1', ['web-01', 'db-01'], {'db-01': 'unreachable: refused'})
+    rows = dict((row['name'], row) for row in document['containers'])
+    assert rows['web']['changes'] == {'added': 1, 'changed': 1, 'deleted': 1, 'total': 3}
+    assert rows['web']['processes'] == 2 and rows['web']['users'] == ['app', 'root']
+    assert rows['job']['changes']['total'] == 1 and rows['job']['processes'] is None
+    assert rows['odd']['selected'] is False and rows['odd']['changes'] is None
+    assert sorted(rows['web']['signals']) == sorted(['network=host', 'deleted executable /tmp/.x (host pid 11)',
+                                                     'daemon and disk disagree on pid'])
+    assert rows['odd']['signals'] == ['on disk but not known to the daemon']
+
+
+def test_rows_with_signals_come_first_then_the_most_changed(tmp_path):
+    document = _triage.summarize(make_case(tmp_path), 'IR-1', ['web-01'])
+    assert [row['name'] for row in document['containers']] == ['web', 'odd', 'job']
+
+
+def test_a_host_that_was_never_reached_is_failed_with_its_reason(tmp_path):
+    document = _triage.summarize(make_case(tmp_path), 'IR-1', ['web-01', 'db-01'], {'db-01': 'unreachable: refused'})
+    hosts = dict((host['name'], host) for host in document['hosts'])
+    assert hosts['db-01']['status'] == 'failed' and hosts['db-01']['reason'] == 'unreachable: refused'
+    assert hosts['web-01']['status'] == 'collected' and hosts['web-01']['containers'] == 3
+    assert hosts['web-01']['selected'] == 2 and hosts['web-01']['engine']['source'] == 'api'
+    assert document['totals'] == {'hosts': 2, 'hosts_failed': 1, 'containers': 3, 'running': 1,
+                                  'with_signals': 2, 'changed_paths': 4}
+
+
+def test_the_table_lists_hosts_then_selected_containers_and_says_how_many_it_left_out(tmp_path):
+    document = _triage.summarize(make_case(tmp_path), 'IR-1', ['web-01', 'db-01'], {'db-01': 'refused'})
+    lines = _triage.table(document, show=1)
+    assert lines[0].split()[:3] == ['host', 'status', 'src']
+    # hosts in the play's order
+    assert lines[1].startswith('web-01') and 'collected' in lines[1]
+    assert lines[2].startswith('db-01') and 'failed' in lines[2] and lines[2].endswith('refused')
+    assert lines[4].split()[:5] == ['web-01', 'web', 'running', '2', 'A1']
+    assert lines[-1] == '... and 1 more selected container(s) in triage.json'
+
+
+def test_a_file_that_is_not_recorded_in_the_collection_is_not_read(tmp_path):
+    case_dir = make_case(tmp_path)
+    # a processes.json dropped into the case afterwards: not an artifact the host recorded
+    write(os.path.join(case_dir, 'hosts', 'web-01', 'containers', JOB, 'processes.json'), {'processes': [{}, {}]})
+    rows = dict((row['name'], row) for row in _triage.summarize(case_dir, 'IR-1', ['web-01'])['containers'])
+    assert rows['job']['processes'] is None
+
+
+def test_the_daemon_change_list_is_counted_by_kind_and_null_means_none():
+    assert count_changes(None) == {'added': 0, 'changed': 0, 'deleted': 0, 'total': 0}
+    assert count_changes([{'Kind': 1}, {'Kind': 1}, {'Kind': 2}, {'Kind': 9}, 'junk']) == {
+        'added': 2, 'changed': 0, 'deleted': 1, 'total': 3}
+
+
+def test_host_status_failed_partial_collected_and_the_empty_selection_note():
+    assert _hosts.host_status('h', None, {})['reason'] == _hosts.NOT_FETCHED
+    nothing = {'host_failure': 'no engine', 'artifacts': [], 'selected_containers': None}
+    assert _hosts.host_status('h', nothing, {})['status'] == 'failed'
+    some = {'host_failure': 'lost mid-way', 'artifacts': [{'path': 'engine.json'}]}
+    assert _hosts.host_status('h', some, {})['status'] == 'partial'
+    step = {'steps': [{'step': 'container_logs', 'failed': True, 'msg': 'boom'}], 'artifacts': [{}]}
+    assert _hosts.host_status('h', step, {})['reason'] == 'container_logs: boom'
+    empty = _hosts.host_status('h', {'artifacts': [{}], 'selected_containers': []}, {})
+    assert empty['status'] == 'collected' and empty['containers_selected'] == 0
+    assert _hosts.host_line(empty) == ('h: collected, 1 artifact(s), 0 container(s) selected - '
+                                       'the selection matched no container on this host')
