@@ -9,13 +9,17 @@
 # 6. the case verified: playbooks/verify.yml, then sha256sum and ssh-keygen alone
 # 7. where the case is and what it holds
 # Run it again: same images, new incident containers, a new case. Undo it: bash demo/cleanup.sh
+#
+# Two settings, for CI (tests/run.sh package) and for trying an installed collection:
+#   DFIR_DOCKER_HOST=unix:///path/docker.sock   use that engine (it must answer: none is started for it)
+#   DFIR_COLLECTIONS_PATH=/path                 load dfir.docker from there (an installed tarball), not this checkout
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state="$repo/.build/demo"
 case_root="$repo/cases"
-docker_socket=/var/run/docker.sock
-docker_host="unix://$docker_socket"
+docker_host=${DFIR_DOCKER_HOST:-unix:///var/run/docker.sock}
+docker_socket=${docker_host#unix://}
 dockerd_pidfile=/var/run/docker.pid
 dockerd_log=/var/log/dockerd.log
 examiner=demo-examiner
@@ -75,6 +79,7 @@ ensure_engine() {
     echo "a Docker engine answers on $docker_socket: $(docker_cli version --format '{{.Server.Version}}')"
     return
   fi
+  [ -z "${DFIR_DOCKER_HOST:-}" ] || fail "no Docker engine answers on $docker_host (DFIR_DOCKER_HOST); the demo starts none for it"
   if [ -d /run/systemd/system ]; then
     echo "no engine answers on $docker_socket: systemctl start docker"
     systemctl start docker || fail "systemctl start docker failed: see journalctl -u docker"
@@ -141,9 +146,14 @@ step "1/7 Bootstrap: Debian packages and the pinned Python environment"
 bash "$repo/scripts/bootstrap.sh" runtime
 # shellcheck source=/dev/null
 source "$repo/.venv/dfir-env.sh"
+if [ -n "${DFIR_COLLECTIONS_PATH:-}" ]; then
+  export ANSIBLE_COLLECTIONS_PATH="$DFIR_COLLECTIONS_PATH"
+fi
 mkdir -p "$state" "$case_root"
 chmod 700 "$state"
 echo "ansible-core $(python -c 'import ansible.release as r; print(r.__version__)') in $repo/.venv"
+# The playbooks are run by name (dfir.docker.acquire): they come from the collection found here.
+ansible-galaxy collection list dfir.docker 2>/dev/null | sed -n 's/^# /collection dfir.docker from /p; /^dfir\.docker /p'
 
 step "2/7 A Docker engine on $docker_socket"
 ensure_engine
@@ -163,10 +173,10 @@ EOF
 step "4/7 The demo examiner's signing key"
 ensure_examiner_key
 
-step "5/7 Acquisition: playbooks/acquire.yml against localhost"
+step "5/7 Acquisition: the playbook dfir.docker.acquire against localhost"
 case_id=$(new_case_id)
 case_dir="$case_root/$case_id"
-acquire=(ansible-playbook -i "$repo/demo/inventory.yml" "$repo/playbooks/acquire.yml"
+acquire=(ansible-playbook -i "$repo/demo/inventory.yml" dfir.docker.acquire
   -e "dfir_case_id=$case_id" -e "dfir_case_root=$case_root"
   -e "dfir_examiner=$examiner" -e "dfir_signing_key=$signing_key"
   -e "dfir_docker_host=$docker_host" -e "dfir_evidence_dir=$(staging_dir)"
@@ -175,7 +185,7 @@ show_command "${acquire[@]}"
 (cd "$repo" && "${acquire[@]}") || fail "the acquisition failed (see above); the case, if sealed, is $case_dir"
 
 step "6/7 Verification of the sealed case"
-verify=(ansible-playbook "$repo/playbooks/verify.yml" -e "dfir_case_dir=$case_dir" -e "dfir_allowed_signers=$allowed_signers")
+verify=(ansible-playbook dfir.docker.verify -e "dfir_case_dir=$case_dir" -e "dfir_allowed_signers=$allowed_signers")
 show_command "${verify[@]}"
 (cd "$repo" && ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false "${verify[@]}") || fail "playbooks/verify.yml rejected the case $case_dir"
 echo

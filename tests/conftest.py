@@ -19,7 +19,11 @@ sys.path.insert(0, os.environ.get('DFIR_COLLECTIONS_PATH', os.path.join(REPO, '.
 from tests.support.dockerd import Dockerd, make_base  # noqa: E402
 from tests.support.images import ensure_base  # noqa: E402
 
-SHARED_ROOTS = os.environ.get('DFIR_SHARED_ROOTS', os.path.join(REPO, '..', 'shared', 'data', 'docker-roots'))
+# Beside the checkout; or beside the ansible_collections tree that holds it (ansible-test's copy).
+SHARED_ROOTS = os.environ.get('DFIR_SHARED_ROOTS') or next(
+    (path for path in (os.path.join(REPO, '..', 'shared', 'data', 'docker-roots'),
+                       os.path.join(REPO, '..', '..', '..', 'shared', 'data', 'docker-roots')) if os.path.isdir(path)),
+    os.path.join(REPO, '..', 'shared', 'data', 'docker-roots'))
 
 
 def pytest_configure(config):

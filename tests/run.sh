@@ -22,9 +22,11 @@ STAGES=(
   "lint         300   stage_lint"
   "sanity       900   stage_sanity"
   "unit         300   stage_pytest tests/unit"
+  "units        600   stage_ansible_test_units"
   "offline      600   stage_pytest tests/offline"
   "integration  1500  stage_pytest tests/integration"
-  "molecule     600   stage_molecule default"
+  "package      900   stage_package"
+  "molecule     1200  stage_molecule default userns fleet fleet-down"
 )
 
 use_env() {
@@ -103,25 +105,60 @@ stage_lint() {
 # ansible-test wants the collection at .../ansible_collections/dfir/docker: test a copy of the
 # files git would commit (tracked, and untracked but not ignored), not the working dir's leftovers.
 stage_sanity() {
+  ansible_test sanity
+}
+
+# ansible-test units: tests/unit under ansible-test's own pytest, in a venv it makes from PyPI
+# (tests/unit/requirements.txt adds what our tests import beyond its own requirements).
+stage_ansible_test_units() {
+  ansible_test units
+}
+
+ansible_test() {  # ansible_test COMMAND: run `ansible-test COMMAND` on a copy of the collection
   use_env
   local root rc python_version
-  root=$(mktemp -d /var/tmp/dfir-sanity-XXXXXX)
+  root=$(mktemp -d /var/tmp/dfir-ansible-test-XXXXXX)
   mkdir -p "$root/ansible_collections/dfir/docker"
   (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
     rsync -a --from0 --files-from=- --ignore-missing-args "$repo/" "$root/ansible_collections/dfir/docker/" || {
     rm -rf "$root"
     return 1
   }
+  # The shared data the checkout sits beside, beside the copy's ansible_collections tree (tests/conftest.py).
+  if [ -d "$repo/../shared" ]; then ln -s "$(cd "$repo/../shared" && pwd)" "$root/shared"; fi
   python_version=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   (
     cd "$root/ansible_collections/dfir/docker" &&
       git init -q && git add -A &&
       python "$repo/tests/sanity/offline_pip_bootstrap.py" &&
-      ansible-test sanity --venv --python "$python_version" --color no
+      ansible-test "$1" --venv --python "$python_version" --color no
   )
   rc=$?
+  # Its JUnit report, where the summary reads each stage's counts.
+  find "$root/ansible_collections/dfir/docker/tests/output/junit" -name '*.xml' -exec cp {} "$output/junit-$1.xml" \; 2>/dev/null
   rm -rf "$root"
   return "$rc"
+}
+
+# The collection as users get it: `ansible-galaxy collection build`, the tarball installed into an
+# empty collections path, and the demo's acquisition run from that installed copy (not this checkout)
+# against a private dockerd; then the execution environment definition, checked offline.
+stage_package() {
+  use_env
+  (cd "$repo" && python tests/package/check_package.py)
+}
+
+stage_molecule() {
+  local scenario failed=0
+  use_env
+  for scenario in "$@"; do
+    printf -- '--- molecule test -s %s\n' "$scenario"
+    # Interrupted (the time limit), molecule would leave its daemons running: destroy them.
+    trap '(cd "$repo" && molecule destroy -s "$scenario")' INT TERM
+    (cd "$repo" && molecule test -s "$scenario") || failed=1
+    trap - INT TERM
+  done
+  return "$failed"
 }
 
 stage_pytest() {
@@ -141,13 +178,6 @@ stage_pytest() {
   return "$rc"
 }
 
-stage_molecule() {
-  local scenario=$1
-  use_env
-  # Interrupted (the time limit), molecule would leave its private dockerd running: destroy it.
-  trap '(cd "$repo" && molecule destroy -s "$scenario")' INT TERM
-  (cd "$repo" && molecule test -s "$scenario")
-}
 
 # --- runner ------------------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ errors:
 '''
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 from ansible_collections.dfir.docker.plugins.module_utils._changes import count_changes
@@ -93,20 +94,30 @@ from ansible_collections.dfir.docker.plugins.module_utils._evidence import Evide
 NO_DAEMON = 'the daemon is not being read (source %s), so its list of changes is not available'
 
 
-def one_container(dfir, target, container_id, facts):
+# The daemon walks each writable layer to answer: a few requests at once keep both cores busy.
+PARALLEL_REQUESTS = 4
+
+
+def ask_daemon(client, container_id):
+    """(raw answer, parsed entries, error message) of GET /containers/{id}/changes."""
+    try:
+        raw = client.get_raw('/containers/%s/changes' % quote(container_id, safe=''))
+        return raw, json.loads(raw.decode('utf-8')) or [], None
+    except EngineNotFound:
+        return None, None, 'container %s no longer exists (removed during collection)' % container_id
+    except (EngineAPIError, ValueError) as exc:
+        return None, None, 'the daemon did not list the changes of %s: %s' % (container_id, exc)
+
+
+def one_container(dfir, target, container_id, facts, answer):
     outcome = {'id': container_id, 'name': (facts or {}).get('name'), 'failed': False, 'msg': 'counted',
                'changes': None, 'notes': [], 'artifacts': []}
     if target.client is None:
         outcome.update(msg='not counted', notes=[NO_DAEMON % target.source])
         return outcome
-    try:
-        raw = target.client.get_raw('/containers/%s/changes' % quote(container_id, safe=''))
-        entries = json.loads(raw.decode('utf-8')) or []
-    except EngineNotFound:
-        outcome.update(failed=True, msg='container %s no longer exists (removed during collection)' % container_id)
-        return outcome
-    except (EngineAPIError, ValueError) as exc:
-        outcome.update(failed=True, msg='the daemon did not list the changes of %s: %s' % (container_id, exc))
+    raw, entries, error = answer
+    if error:
+        outcome.update(failed=True, msg=error)
         return outcome
     outcome['changes'] = count_changes(entries)
     relpath = 'containers/%s/changes.json' % container_id
@@ -134,8 +145,12 @@ def collect(dfir):
         dfir.errors.append(message)
         outcomes.append({'requested': requested, 'failed': True, 'msg': message, 'changes': None, 'notes': [],
                          'artifacts': []})
+    answers = {}
+    if target.client is not None and ids:
+        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+            answers = dict(zip(ids, pool.map(lambda container_id: ask_daemon(target.client, container_id), ids)))
     for container_id in ids:
-        outcome = one_container(dfir, target, container_id, facts_by_id.get(container_id))
+        outcome = one_container(dfir, target, container_id, facts_by_id.get(container_id), answers.get(container_id))
         if outcome['failed']:
             dfir.errors.append('container %s: %s' % (container_id, outcome['msg']))
         outcomes.append(outcome)

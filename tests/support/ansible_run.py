@@ -2,10 +2,29 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def collections_path():
+    """Where Ansible finds this checkout as dfir.docker: DFIR_COLLECTIONS_PATH, else the tree that holds it
+    when it already sits at .../ansible_collections/dfir/docker (ansible-test's copy, an installed
+    collection), else the checkout's .venv/collections (scripts/bootstrap.sh links it there)."""
+    if os.environ.get('DFIR_COLLECTIONS_PATH'):
+        return os.environ['DFIR_COLLECTIONS_PATH']
+    parts = REPO.rstrip('/').split('/')
+    if parts[-3:] == ['ansible_collections', 'dfir', 'docker']:
+        return '/'.join(parts[:-3])
+    return os.path.join(REPO, '.venv', 'collections')
+
+
+def ansible_bin(name):
+    """An Ansible command: beside this Python (the venv), else the one on PATH (ansible-test's)."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return beside if os.path.exists(beside) else (shutil.which(name) or beside)
 # Modules run on "hosts" with Debian's own Python: the standard library only, like a suspect host.
 HOST_PYTHON = os.environ.get('DFIR_HOST_PYTHON', '/usr/bin/python3')
 
@@ -14,7 +33,7 @@ def ansible_env(extra=None):
     env = dict(os.environ)
     venv_bin = os.path.dirname(sys.executable)
     env['PATH'] = venv_bin + os.pathsep + env.get('PATH', '')
-    env['ANSIBLE_COLLECTIONS_PATH'] = os.environ.get('DFIR_COLLECTIONS_PATH', os.path.join(REPO, '.venv', 'collections'))
+    env['ANSIBLE_COLLECTIONS_PATH'] = collections_path()
     env['ANSIBLE_COLLECTIONS_SCAN_SYS_PATH'] = 'false'
     env['ANSIBLE_HOST_KEY_CHECKING'] = 'false'
     env['ANSIBLE_RETRY_FILES_ENABLED'] = 'false'
@@ -27,7 +46,7 @@ def ansible_env(extra=None):
 
 def run_module(name, args, check_mode=False, become=False, timeout=900):
     """Run dfir.docker.<name> on localhost through `ansible`; return its result dict."""
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible'), 'localhost', '-c', 'local',
+    command = [ansible_bin('ansible'), 'localhost', '-c', 'local',
                '-e', 'ansible_python_interpreter=%s' % HOST_PYTHON,
                '-m', 'dfir.docker.%s' % name, '-a', json.dumps(args)]
     if check_mode:
@@ -53,7 +72,7 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
 
 def run_playbook(playbook, extra_vars=None, inventory='localhost,', args=(), timeout=1800, env=None):
     """Run a playbook; return (returncode, combined output)."""
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, playbook]
+    command = [ansible_bin('ansible-playbook'), '-i', inventory, playbook]
     for key, value in (extra_vars or {}).items():
         command += ['-e', json.dumps({key: value})]
     command += list(args)

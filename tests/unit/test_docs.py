@@ -15,8 +15,8 @@ ACTIONS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, 'plugins', 
 
 
 def ansible_doc(plugin_type, names):
-    from tests.support.ansible_run import ansible_env
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-doc'), '--json', '-t', plugin_type]
+    from tests.support.ansible_run import ansible_bin, ansible_env
+    command = [ansible_bin('ansible-doc'), '--json', '-t', plugin_type]
     process = subprocess.run(command + ['dfir.docker.%s' % name for name in names], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=ansible_env(), cwd='/', check=False)
     assert process.returncode == 0, process.stderr.decode()
@@ -95,6 +95,7 @@ def test_host_side_code_imports_the_standard_library_and_ansible_module_utils_on
 @pytest.mark.parametrize('path', PURE_CORE)
 def test_the_pure_core_imports_in_the_hosts_own_python_with_nothing_else(path):
     module = 'ansible_collections.dfir.docker.' + path[:-3].replace('/', '.')
-    code = 'import sys; sys.path.insert(0, %r); import %s' % (os.path.join(REPO, '.venv', 'collections'), module)
+    from tests.support.ansible_run import collections_path
+    code = 'import sys; sys.path.insert(0, %r); import %s' % (collections_path(), module)
     process = subprocess.run(['/usr/bin/python3', '-I', '-S', '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     assert process.returncode == 0, process.stderr.decode()
