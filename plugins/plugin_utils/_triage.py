@@ -54,7 +54,10 @@ def signals(facts, processes, disagreements):
             found.append('%s=host' % label)
     for process in processes or []:
         if process.get('exe_deleted'):
-            found.append('deleted executable %s (host pid %s)' % (process.get('exe'), process.get('host_pid')))
+            exe = str(process.get('exe'))
+            if exe.endswith(' (deleted)'):  # as the kernel shows it in /proc/<pid>/exe
+                exe = exe[:-len(' (deleted)')]
+            found.append('deleted executable %s (host pid %s)' % (exe, process.get('host_pid')))
     for item in disagreements:
         found.append('daemon and disk disagree on %s' % item.get('field'))
     if facts.get('known_to_daemon') is False:

@@ -56,12 +56,14 @@ def test_ansible_doc_shows_every_module_and_its_texts_are_text():
         assert texts_are_strings(entry['return'], name + '.return') == []
 
 
-def test_ansible_doc_shows_the_filter_and_the_role():
+def test_ansible_doc_shows_the_filter_and_every_role():
     docs = ansible_doc('filter', ['select_containers'])
     assert texts_are_strings(docs['dfir.docker.select_containers']['doc'], 'select_containers') == []
-    role = ansible_doc('role', ['acquire'])
-    entry = role['dfir.docker.acquire']['entry_points']['main']
-    assert texts_are_strings(entry, 'acquire') == []
+    roles = sorted(os.listdir(os.path.join(REPO, 'roles')))
+    docs = ansible_doc('role', roles)
+    for name in roles:
+        entry = docs['dfir.docker.%s' % name]['entry_points']['main']
+        assert texts_are_strings(entry, name) == []
 
 
 HOST_SIDE = ['plugins/modules/%s.py' % name for name in MODULES if name not in ACTIONS] + [

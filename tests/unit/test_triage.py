@@ -32,7 +32,7 @@ def make_case(tmp_path):
     write(os.path.join(host, 'engine.json'), engine)
     write(os.path.join(host, 'containers', WEB, 'processes.json'), {'processes': [
         {'host_pid': 10, 'exe': '/usr/sbin/nginx', 'exe_deleted': False, 'container_user_names': {'effective': 'root'}},
-        {'host_pid': 11, 'exe': '/tmp/.x', 'exe_deleted': True, 'container_user_names': {'effective': 'app'}}]})
+        {'host_pid': 11, 'exe': '/tmp/.x (deleted)', 'exe_deleted': True, 'container_user_names': {'effective': 'app'}}]})
     changes = [{'Path': '/tmp', 'Kind': 0}, {'Path': '/tmp/.x', 'Kind': 1}, {'Path': '/etc/audit.conf', 'Kind': 2}]
     write(os.path.join(host, 'containers', WEB, 'changes.json'), changes)
     write(os.path.join(host, 'containers', JOB, 'changes.json'), [{'Path': '/out', 'Kind': 1}])
