@@ -116,7 +116,7 @@ stage_ansible_test_units() {
 
 ansible_test() {  # ansible_test COMMAND: run `ansible-test COMMAND` on a copy of the collection
   use_env
-  local root rc python_version
+  local root rc python_version shared_roots
   root=$(mktemp -d /var/tmp/dfir-ansible-test-XXXXXX)
   mkdir -p "$root/ansible_collections/dfir/docker"
   (cd "$repo" && git ls-files -z --cached --others --exclude-standard) |
@@ -124,8 +124,12 @@ ansible_test() {  # ansible_test COMMAND: run `ansible-test COMMAND` on a copy o
     rm -rf "$root"
     return 1
   }
-  # The shared data the checkout sits beside, beside the copy's ansible_collections tree (tests/conftest.py).
-  if [ -d "$repo/../shared" ]; then ln -s "$(cd "$repo/../shared" && pwd)" "$root/shared"; fi
+  # ansible-test passes no environment to the tests: the shared Docker roots (DFIR_SHARED_ROOTS, else
+  # ../shared/data/docker-roots) go beside the copy's ansible_collections tree, where tests/conftest.py looks.
+  shared_roots=${DFIR_SHARED_ROOTS:-$repo/../shared/data/docker-roots}
+  if [ -d "$shared_roots" ]; then
+    mkdir -p "$root/shared/data" && ln -s "$(cd "$shared_roots" && pwd)" "$root/shared/data/docker-roots"
+  fi
   python_version=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   (
     cd "$root/ansible_collections/dfir/docker" &&

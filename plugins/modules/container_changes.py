@@ -64,7 +64,7 @@ containers:
           null when nothing could be counted.
       type: dict
       returned: always
-    notes: {description: Why nothing was counted, when so., type: list, elements: str, returned: always}
+    notes: {description: "Why nothing was counted, when so.", type: list, elements: str, returned: always}
     artifacts: {description: Paths of the artifacts written for this container., type: list, elements: str, returned: always}
 artifacts:
   description: Artifacts written into O(evidence_dir) (kind C(container_changes)), or planned in check mode.

@@ -25,6 +25,8 @@ def ansible_bin(name):
     """An Ansible command: beside this Python (the venv), else the one on PATH (ansible-test's)."""
     beside = os.path.join(os.path.dirname(sys.executable), name)
     return beside if os.path.exists(beside) else (shutil.which(name) or beside)
+
+
 # Modules run on "hosts" with Debian's own Python: the standard library only, like a suspect host.
 HOST_PYTHON = os.environ.get('DFIR_HOST_PYTHON', '/usr/bin/python3')
 

@@ -19,11 +19,11 @@ NAMES = [
 ]
 
 
-def staged(tmp_path, names=NAMES):
-    """A staging dir holding one file per name; returns (dir, {name: sha256})."""
+def staged(tmp_path):
+    """A staging dir holding one file per name of NAMES; returns (dir, {name: sha256})."""
     root = tmp_path / 'staging'
     expected = {}
-    for index, name in enumerate(names):
+    for index, name in enumerate(NAMES):
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         data = ('artifact %d: %s\n' % (index, name)).encode() * (index + 1)
