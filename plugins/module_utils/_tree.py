@@ -177,7 +177,8 @@ class ReadOnlyTree:
 
     def open_dir(self, parts):
         """Open the directory `parts` (components below the tree); no symlink followed."""
-        fd = os.dup(self.fd)
+        # The view's own fd is an O_PATH one: reopen it as a directory that can be listed.
+        fd = open_noatime('.', DIR_FLAGS, dir_fd=self.fd)
         try:
             for part in parts:
                 child = open_noatime(part, DIR_FLAGS, dir_fd=fd)

@@ -580,7 +580,7 @@ class ContainerExport:
     def mounts(self):
         listed = []
         for index, mount in enumerate(self.facts.get('mounts') or []):
-            item = dict(mount, index=index)
+            item = dict(mount, index=index, collected=False)
             listed.append(item)
             kind = mount.get('type')
             if kind == 'volume':

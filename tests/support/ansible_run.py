@@ -40,9 +40,12 @@ def run_module(name, args, check_mode=False, become=False, timeout=900):
     # minimal callback: "localhost | SUCCESS => {json}" or "localhost | FAILED! => {json}"
     marker = text.find(' => ')
     try:
-        return json.loads(text[marker + 4:])
+        result = json.loads(text[marker + 4:])
     except ValueError:
         raise AssertionError('ansible printed no result (rc %s): %s %s' % (process.returncode, text[-3000:], process.stderr.decode(errors='replace')[-3000:]))
+    # The callback prints the outcome before the JSON, which then lacks 'failed'.
+    result.setdefault('failed', ' | FAILED!' in text[:marker])
+    return result
 
 
 def run_playbook(playbook, extra_vars=None, inventory='localhost,', args=(), timeout=1800, env=None):

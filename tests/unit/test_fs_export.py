@@ -166,3 +166,11 @@ def test_a_file_that_shrinks_while_read_keeps_its_header_size_and_is_reported(la
     assert [item['path'] for item in report.changed] == ['/data']
     assert report.changed[0]['zero_filled_bytes'] == len(data) - 1000
     assert not report.complete
+
+
+def test_a_tree_whose_layer_is_the_tree_itself_is_listed(layer_dir):
+    """A bind-mount source or a volume read on its own: the tree's root fd is reopened to be listed."""
+    _base, layer = layer_dir
+    out = io.BytesIO()
+    size, report = export(layer, layer, out.write)
+    assert report.entries == 11 and 'data' in members(out.getvalue())
