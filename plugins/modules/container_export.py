@@ -227,6 +227,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import descri
 from ansible_collections.dfir.docker.plugins.module_utils._tree import ReadOnlyTree
 
 MODES = ('merged', 'upper', 'layers', 'paths')
+ORDER = ('upper', 'paths', 'merged', 'layers')
 VOLUME_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 
 
@@ -268,11 +269,13 @@ class ContainerExport:
 
     def execute(self):
         self.open_stack()
+        # Most volatile and most telling first: tmpfs contents (with the mounts), the
+        # writable layer, chosen paths, then the bulk.
+        self.mounts()
         modes = self.params['mode']
-        for mode in MODES:
+        for mode in ORDER:
             if mode in modes:
                 getattr(self, 'export_' + mode)()
-        self.mounts()
         return self.outcome()
 
     def open_stack(self):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.support.ansible_run import run_module
+from tests.support.ansible_run import run_module, run_playbook
 from tests.support.fs_images import CAP_NET_RAW, NANO_MTIME, SHADOW, ensure_fs_base, ensure_layered, hundred_layer_files
 from tests.support.images import BASE_TAG, build
 from tests.support.tar_index import differences, index_docker_export, index_file
@@ -449,6 +449,31 @@ def test_the_resolver_names_the_layer_each_path_comes_from(dockerd):
             assert [item.layer.diff_id for item in versions] == [diff_ids[-1], diff_ids[-2]] and visible == 0
     finally:
         dockerd.docker('rm', '-f', container, check=False)
+
+
+# -- the acquire role ---------------------------------------------------------------------------
+
+
+def test_the_acquire_role_exports_upper_and_merged_into_the_sealed_case(dockerd, scenario, tmp_path):
+    key = str(tmp_path / 'examiner')
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], check=True)
+    code, output = run_playbook('playbooks/acquire.yml', {
+        'dfir_examiner': 'examiner', 'dfir_signing_key': key, 'dfir_case_root': str(tmp_path / 'cases'),
+        'dfir_case_id': 'fs-role', 'dfir_docker_host': dockerd.host, 'dfir_evidence_dir': str(tmp_path / 'staging'),
+        'dfir_containers': [scenario.stopped, scenario.running], 'dfir_export_merged_max_bytes': 64 * 1024 * 1024,
+        'ansible_python_interpreter': '/usr/bin/python3'}, args=['-c', 'local'])
+    assert code == 0, output[-3000:]
+    case = str(tmp_path / 'cases' / 'fs-role')
+    subprocess.run(['sha256sum', '--quiet', '-c', 'SHA256SUMS'], cwd=case, check=True)
+    collection = json.load(open(os.path.join(case, 'hosts', 'localhost', 'collection.json')))
+    step = [item for item in collection['steps'] if item['step'] == 'container_export'][0]
+    assert not step.get('failed') and step['artifacts'] > 0
+    stored = set(item['path'] for item in collection['artifacts'])
+    for container in (scenario.stopped, scenario.running):
+        assert 'containers/%s/fs/upper.tar' % container in stored
+        assert 'containers/%s/fs/merged.tar' % container in stored
+    stopped_merged = index_file(os.path.join(case, 'hosts', 'localhost', 'containers', scenario.stopped, 'fs', 'merged.tar'))
+    assert stopped_merged[b'etc/app.conf']['sha256'] == sha(b'changed\n')
 
 
 # -- bad input ---------------------------------------------------------------------------------
