@@ -96,6 +96,42 @@ class IdNames:
         return self.groups.get(gid, b'')
 
 
+class RemappedIds:
+    """Owners on disk of a user-namespace-remapped root, as the container saw them.
+
+    With ``userns-remap``, container uid 0 is host uid <base> (the ``<uid>.<gid>``
+    of the root's name), over Docker's range of 65536 ids.  An id outside the
+    range is what the kernel shows the container as the overflow id 65534
+    (nobody, nogroup); such entries are counted.  (`docker export` leaves them
+    out altogether: Docker's own init layer has one, ``/etc/mtab``, owned by the
+    host's root.)
+    """
+
+    SIZE = 65536
+    OVERFLOW = 65534
+
+    def __init__(self, uid_base, gid_base):
+        self.uid_base = uid_base
+        self.gid_base = gid_base
+        self.outside = 0
+
+    def _one(self, value, base):
+        if base <= value < base + self.SIZE:
+            return value - base
+        return None
+
+    def map(self, uid, gid):
+        mapped_uid, mapped_gid = self._one(uid, self.uid_base), self._one(gid, self.gid_base)
+        if mapped_uid is None or mapped_gid is None:
+            self.outside += 1
+        return (self.OVERFLOW if mapped_uid is None else mapped_uid,
+                self.OVERFLOW if mapped_gid is None else mapped_gid)
+
+    def describe(self):
+        return {'uid_base': self.uid_base, 'gid_base': self.gid_base, 'size': self.SIZE,
+                'entries_outside_the_range': self.outside}
+
+
 def read_container_file(stack, path, limit):
     """A small regular file of the merged view, path resolved inside the container root; None if absent."""
     entry, _resolved, _links = stack.resolve(path, follow=True)
@@ -204,7 +240,8 @@ class Progress:
 class TarExport:
     """Writes entries of a LayerStack into one tar."""
 
-    def __init__(self, stack, sink, names, report, max_data_bytes=None, progress=None, alive=None, size_limit=None):
+    def __init__(self, stack, sink, names, report, max_data_bytes=None, progress=None, alive=None, size_limit=None,
+                 ids=None):
         self.stack = stack
         self.tar = TarWriter(sink)
         self.names = names
@@ -213,6 +250,7 @@ class TarExport:
         self.progress = progress
         self.alive = alive            # callable raising ExportAborted when the source went away
         self.size_limit = size_limit  # measuring only: stop as soon as the tar would be larger
+        self.ids = ids                # RemappedIds for a userns-remapped root
         self._links = {}
         self._buffer = bytearray(READ_CHUNK)
         self._view = memoryview(self._buffer)
@@ -276,11 +314,13 @@ class TarExport:
 
     # -- one entry -----------------------------------------------------------------
 
-    def _member(self, entry, name, kind, st, **extra):
-        return Member(
-            name, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-            self.names.user(st.st_uid), self.names.group(st.st_gid),
-            mtime_ns=ns(st, 'st_mtime'), atime_ns=ns(st, 'st_atime'), ctime_ns=ns(st, 'st_ctime'), **extra)
+    def _owner(self, st):
+        return self.ids.map(st.st_uid, st.st_gid) if self.ids is not None else (st.st_uid, st.st_gid)
+
+    def _member(self, name, kind, st, **extra):
+        uid, gid = self._owner(st)
+        return Member(name, kind, stat.S_IMODE(st.st_mode), uid, gid, self.names.user(uid), self.names.group(gid),
+                      mtime_ns=ns(st, 'st_mtime'), atime_ns=ns(st, 'st_atime'), ctime_ns=ns(st, 'st_ctime'), **extra)
 
     def _xattrs(self, entry, fd=None):
         try:
@@ -308,7 +348,7 @@ class TarExport:
         elif kind != DIRECTORY and st.st_nlink > 1:
             if self._hardlink(entry, name, st):
                 return
-        member = self._member(entry, name, kind, st, linkname=linkname,
+        member = self._member(name, kind, st, linkname=linkname,
                               devmajor=os.major(st.st_rdev) if kind in ('char_device', 'block_device') else 0,
                               devminor=os.minor(st.st_rdev) if kind in ('char_device', 'block_device') else 0,
                               xattrs=self._xattrs(entry))
@@ -322,9 +362,9 @@ class TarExport:
         self._tick()
         name = name.lstrip(b'/')
         st = entry.stat
-        member = Member(name, FILE, stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o600,
-                        st.st_uid, st.st_gid, self.names.user(st.st_uid), self.names.group(st.st_gid),
-                        mtime_ns=ns(st, 'st_mtime'), atime_ns=ns(st, 'st_atime'), ctime_ns=ns(st, 'st_ctime'))
+        member = self._member(name, FILE, st)
+        if not stat.S_ISREG(st.st_mode):
+            member.mode = 0o600
         self.tar.add(member)
         self._done('whiteout' if entry.marker == MARK_WHITEOUT else 'opaque')
         record = {
@@ -354,7 +394,7 @@ class TarExport:
         first = self._links.get((st.st_dev, st.st_ino))
         if first is None:
             return False
-        member = self._member(entry, name, 'hardlink', st, linkname=first)
+        member = self._member(name, 'hardlink', st, linkname=first)
         self.tar.add(member)
         self._done('hardlink')
         return True
@@ -381,7 +421,7 @@ class TarExport:
             sparse_map = None
             if fst.st_blocks * 512 < fst.st_size:
                 sparse_map = data_segments(fd, fst.st_size)
-            member = self._member(entry, name, FILE, fst, size=fst.st_size, sparse_map=sparse_map,
+            member = self._member(name, FILE, fst, size=fst.st_size, sparse_map=sparse_map,
                                   xattrs=self._xattrs(entry, fd))
             data_size = sum(length for _offset, length in sparse_map) if sparse_map else fst.st_size
             if self.max_data_bytes is not None and self.report.data_bytes + data_size > self.max_data_bytes:

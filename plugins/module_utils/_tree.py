@@ -68,7 +68,10 @@ def _detached_view(path=None, fd=None):
     """
     if platform.system() != 'Linux' or platform.machine() not in _VIEW_MACHINES:
         raise OSError(errno.ENOSYS, 'not available on %s %s' % (platform.system(), platform.machine()))
-    import ctypes  # only here: a module that never needs the view never loads ctypes
+    try:
+        import ctypes  # only here: a module that never needs the view never loads ctypes
+    except ImportError:
+        raise OSError(errno.ENOSYS, 'this Python has no ctypes')
 
     class MountAttr(ctypes.Structure):
         _fields_ = [('attr_set', ctypes.c_uint64), ('attr_clr', ctypes.c_uint64),
@@ -221,6 +224,10 @@ def readlink_at(dir_fd, name):
     return os.readlink(name, dir_fd=dir_fd)
 
 
+# The attribute is absent, the file system has none, or it is not ours to read (trusted.* as non-root).
+_NO_XATTR = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES)
+
+
 def _proc_path(dir_fd, name):
     return b'/proc/self/fd/%d/%s' % (dir_fd, name)
 
@@ -229,16 +236,28 @@ def xattrs_of(dir_fd, name, fd=None, skip=None):
     """Extended attributes of one entry as {name (str): value (bytes)}.
 
     Read from an open fd when there is one, else by name below the directory
-    fd through /proc/self/fd (which does not follow the entry if it is a
-    symlink).  `skip(name)` leaves out attributes that are the storage
-    driver's own bookkeeping.
+    fd through /proc/self/fd, without following the entry if it is a symlink
+    (and without opening it: a fifo or a device is never opened).  `skip(name)`
+    leaves out attributes that are the storage driver's own bookkeeping.
     """
-    target = fd if fd is not None else _proc_path(dir_fd, name)
-    follow = fd is not None
+    if fd is not None:
+        def list_names():
+            return os.listxattr(fd)
+
+        def get(attr):
+            return os.getxattr(fd, attr)
+    else:
+        path = _proc_path(dir_fd, name)
+
+        def list_names():
+            return os.listxattr(path, follow_symlinks=False)
+
+        def get(attr):
+            return os.getxattr(path, attr, follow_symlinks=False)
     try:
-        names = os.listxattr(target, follow_symlinks=follow) if fd is None else os.listxattr(fd)
+        names = list_names()
     except OSError as exc:
-        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA, errno.EPERM, errno.EACCES):
+        if exc.errno in _NO_XATTR:
             return {}
         raise
     found = {}
@@ -246,11 +265,10 @@ def xattrs_of(dir_fd, name, fd=None, skip=None):
         if skip is not None and skip(attr):
             continue
         try:
-            found[attr] = os.getxattr(target, attr, follow_symlinks=follow) if fd is None else os.getxattr(fd, attr)
+            found[attr] = get(attr)
         except OSError as exc:
-            if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES):
-                continue
-            raise
+            if exc.errno not in _NO_XATTR:
+                raise
     return found
 
 
@@ -259,6 +277,6 @@ def getxattr_fd(fd, attr):
     try:
         return os.getxattr(fd, attr)
     except OSError as exc:
-        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES):
+        if exc.errno in _NO_XATTR:
             return None
         raise

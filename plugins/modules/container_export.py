@@ -36,6 +36,8 @@ description:
     C(/etc/passwd) and C(/etc/group) give, modes, extended attributes (C(security.capability)), hard links as links,
     fifos, sockets and devices as entries that are never opened, and sparse files in the PAX sparse format, so a
     1 GiB file of holes takes kilobytes.
+  - For a user-namespace-remapped Docker root (C(<root>/<uid>.<gid>)), owners are written as the container saw them
+    (host uid 100000 is the container's root), as C(docker export) does.
   - Nothing is written under the Docker root, no symlink is followed out of a container root, no file is opened
     through a symlink, and nothing runs inside the container. Where the kernel allows it (Linux 5.12+), the Docker
     root is read through a detached read-only, noatime clone of its mount (open_tree, mount_setattr) that is attached
@@ -167,8 +169,10 @@ artifacts:
 containers:
   description:
     - One entry per requested container with id, name, failed, msg, notes, artifacts, and C(exports), a summary
-      per mode (tar path, size, entries, complete, source or why it was skipped), C(mounts) and C(layers)
-      (the stack, oldest first, with diff id, cache id or mount id and whether it could be read).
+      per mode (tar path, size, sha256, entries, complete, source or why it was skipped, how many files could not
+      be read or changed while read, and the first 50 of each in C(unreadable_files) and C(changed_files); the
+      report beside the tar lists them all), C(mounts) and C(layers) (the stack, oldest first, with diff id,
+      cache id or mount id and whether it could be read).
   returned: always
   type: list
   elements: dict
@@ -213,6 +217,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._fs_export import (
     ExportAborted,
     IdNames,
     Progress,
+    RemappedIds,
     Report,
     SizeLimitExceeded,
     TarExport,
@@ -315,9 +320,13 @@ class ContainerExport:
         stack = stack or self.stack
         report = Report(kind, relpath)
         if self.dfir.check_mode:
-            export = TarExport(stack, None, self.names, report, max_data_bytes)
-            fill(export)
-            export.finish()
+            export = TarExport(stack, None, self.names, report, max_data_bytes, ids=self.run.ids)
+            try:
+                fill(export)
+                export.finish()
+            except OSError as exc:
+                self.errors.append('%s cannot be measured: %s' % (relpath, describe_os_error(exc)))
+                return None, report
             record = planned(relpath, kind, export.size, self.id, source)
             self.dfir.planned.append(record)
             self.paths.append(relpath)
@@ -326,7 +335,8 @@ class ContainerExport:
         details = dict(extra or {})
         try:
             with self.evidence.artifact(relpath, kind, self.id, source, details) as writer:
-                export = TarExport(stack, writer.write, self.names, report, max_data_bytes, progress, self.alive)
+                export = TarExport(stack, writer.write, self.names, report, max_data_bytes, progress, self.alive,
+                                   ids=self.run.ids)
                 fill(export)
                 export.finish()
                 self.alive()
@@ -356,7 +366,8 @@ class ContainerExport:
     def write_report(self, relpath, document):
         if self.dfir.check_mode:
             return None
-        document = dict(document, container_id=self.id, read_method=self.run.tree.describe() if self.run.tree else None)
+        document = dict(document, container_id=self.id, read_method=self.run.tree.describe() if self.run.tree else None,
+                        remapped_ids=self.run.ids.describe() if self.run.ids else None)
         try:
             record = self.evidence.write_json(relpath, document, 'container_fs_report', self.id, 'disk')
         except EvidenceError as exc:
@@ -371,6 +382,10 @@ class ContainerExport:
             summary['sha256'] = record['sha256']
         summary.update({'entries': report.entries, 'data_bytes': report.data_bytes, 'complete': report.complete,
                         'unreadable': len(report.unreadable), 'changed': len(report.changed)})
+        shown = report.to_dict(full=False)
+        for key in ('unreadable', 'changed'):
+            if shown.get(key):
+                summary[key + '_files'] = shown[key]
         summary.update(more)
         return summary
 
@@ -414,12 +429,14 @@ class ContainerExport:
 
     def measure(self, fill, limit):
         """The exact size of a tar, or None as soon as it exceeds `limit` (no file data read)."""
-        export = TarExport(self.stack, None, self.names, Report('measure', None), size_limit=limit)
+        export = TarExport(self.stack, None, self.names, Report('measure', None), size_limit=limit, ids=self.run.ids)
         try:
             fill(export)
             export.finish()
         except SizeLimitExceeded:
             return None
+        except OSError:
+            return 0  # not measurable: the export itself will say why
         return export.size if export.size <= limit else None
 
     def merged_from_api(self):
@@ -443,6 +460,9 @@ class ContainerExport:
             self.paths.append(relpath)
             self.exports['merged'] = {'tar': relpath, 'size': None, 'source': 'api', 'size_root_fs': size_root}
             return
+        if not self.facts.get('running'):
+            self.notes.append('merged through the API: the daemon mounted the layers of this stopped container to '
+                              'export them')
         try:
             response = client.container_export(self.id)
         except EngineNotFound:
@@ -710,6 +730,8 @@ class ExportRun:
         self.dfir = dfir
         self.tree = None
         self.layer_tars = {}
+        remapped = dfir.target.root.remapped_ids() if dfir.target.root is not None else None
+        self.ids = RemappedIds(*remapped) if remapped else None
 
     def open_tree(self):
         root = self.dfir.target.root

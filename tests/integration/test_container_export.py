@@ -18,7 +18,8 @@ import pytest
 
 from tests.support.ansible_run import run_module, run_playbook
 from tests.support.fs_images import CAP_NET_RAW, NANO_MTIME, SHADOW, ensure_fs_base, ensure_layered, hundred_layer_files
-from tests.support.images import BASE_TAG, build
+from tests.support.dockerd import Dockerd, make_base
+from tests.support.images import BASE_TAG, build, ensure_base
 from tests.support.tar_index import differences, index_docker_export, index_file
 
 pytestmark = pytest.mark.daemon
@@ -449,6 +450,41 @@ def test_the_resolver_names_the_layer_each_path_comes_from(dockerd):
             assert [item.layer.diff_id for item in versions] == [diff_ids[-1], diff_ids[-2]] and visible == 0
     finally:
         dockerd.docker('rm', '-f', container, check=False)
+
+
+# -- a user-namespace-remapped daemon ------------------------------------------------------------
+
+
+@pytest.fixture(scope='module')
+def remapped_dockerd():
+    base = make_base('dfir-remap-')
+    os.chmod(base, 0o711)  # the remapped root uid must be able to traverse to its root
+    daemon = Dockerd(base, userns_remap='default')
+    daemon.start()
+    try:
+        ensure_base(daemon)
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.base, ignore_errors=True)
+
+
+def test_a_remapped_root_exports_the_owners_the_container_saw(remapped_dockerd, staging):
+    daemon = remapped_dockerd
+    container = daemon.docker('run', '-d', '--network', 'none', BASE_TAG, 'sh', '-c',
+                              'echo mine > /home/app/file && chown 1001:1001 /home/app/file && echo root > /root/r')
+    assert daemon.docker('wait', container) == '0'
+    result = export(daemon, staging, [container], mode='merged')
+    assert not result.get('failed'), result.get('msg')
+    assert result['read_method']['path'].endswith('/100000.100000')
+    ours = index_file(staged(staging, artifact(result, '/fs/merged.tar')))
+    assert (ours[b'home/app/file']['uid'], ours[b'home/app/file']['uname']) == (1001, 'app')
+    assert (ours[b'root/r']['uid'], ours[b'root/r']['gid']) == (0, 0)
+    # Docker's init layer makes /etc/mtab owned by the host's root, outside the remapped range: the
+    # container sees nobody:nogroup, and `docker export` leaves the entry out. Everything else agrees.
+    mismatched = differences(ours, index_docker_export(daemon, container))
+    assert list(mismatched) == [b'etc/mtab'] and mismatched[b'etc/mtab'][1] is None, mismatched
+    assert (ours[b'etc/mtab']['uid'], ours[b'etc/mtab']['gid'], ours[b'etc/mtab']['uname']) == (65534, 65534, 'nobody')
 
 
 # -- the acquire role ---------------------------------------------------------------------------
