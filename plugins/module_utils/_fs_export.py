@@ -412,6 +412,8 @@ class TarExport:
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 self.report.changed.append({'path': display_path(entry.path), 'what': 'removed before it was read'})
+                if self.alive is not None:
+                    self.alive()  # a file gone may be the whole container going
                 return
             self._unreadable(entry, exc)
             return

@@ -304,7 +304,21 @@ class ContainerExport:
     # -- writing ---------------------------------------------------------------------
 
     def alive(self):
-        """Raise ExportAborted when the container went away during the export."""
+        """Raise ExportAborted when the container is being removed or is gone.
+
+        Live, the daemon says so first (404, or state "removing" while it deletes
+        the layers); on disk, the container's directory or its writable layer
+        disappear.
+        """
+        if self.live:
+            try:
+                state = self.target.client.inspect_container(self.id).get('State') or {}
+            except EngineNotFound:
+                state = {'Status': 'removed'}
+            except EngineAPIError:
+                state = {}
+            if state.get('Status') in ('removing', 'removed'):
+                raise ExportAborted('container %s was removed during the export' % self.id)
         root = self.target.root
         if root is None:
             return
