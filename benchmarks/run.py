@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks, one command each, ratios measured in the same run against a baseline.
 
     source .venv/dfir-env.sh

@@ -476,4 +476,3 @@ class TarExport:
             if after.st_size != fst.st_size or ns(after, 'st_mtime') != ns(fst, 'st_mtime'):
                 self.report.changed.append({'path': display_path(entry.path),
                                             'what': 'modified while read (size %d -> %d)' % (fst.st_size, after.st_size)})
-

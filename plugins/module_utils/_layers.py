@@ -181,14 +181,14 @@ class Entry:
 
 
 class _Listing:
-    """One directory of one layer, listed once: names, whiteouts, opacity."""
+    """One directory of one layer, listed once: names, whiteouts, aufs markers."""
 
     __slots__ = ('entries', 'whiteouts', 'opaque', 'markers')
 
     def __init__(self):
         self.entries = {}    # name -> DirEntry
         self.whiteouts = {}  # deleted name -> DirEntry of the marker
-        self.opaque = False
+        self.opaque = False  # aufs: .wh..wh..opq is here (overlay keeps opacity in an xattr)
         self.markers = []    # aufs: DirEntry of .wh..wh..opq and bookkeeping dirs
 
 
@@ -214,9 +214,6 @@ class LayerStack:
 
     # -- layers ----------------------------------------------------------------
 
-    def readable_layers(self):
-        return [layer for layer in self.layers if layer.error is None]
-
     def layer(self, role):
         for layer in reversed(self.layers):
             if layer.role == role:
@@ -233,10 +230,10 @@ class LayerStack:
             self.problems.append('%s cannot be read: %s' % (layer.name, layer.error))
             return None
 
-    def _root_dirs(self, layers=None):
+    def _root_dirs(self):
         """(layer, fd) of each layer's root directory, newest first."""
         opened = []
-        for layer in reversed(layers if layers is not None else self.layers):
+        for layer in reversed(self.layers):
             fd = self._open_layer_root(layer)
             if fd is not None:
                 opened.append((layer, fd))
@@ -266,8 +263,6 @@ class LayerStack:
                         listing.whiteouts[name] = entry
                         continue
                 listing.entries[name] = entry
-        if overlay:
-            listing.opaque = _overlay_opaque(fd)
         return listing
 
     # -- the merged view ------------------------------------------------------------
@@ -339,7 +334,7 @@ class LayerStack:
                 return False
         return False
 
-    def root_entry(self, dir_layers):
+    def _root_entry(self, dir_layers):
         layer, fd = dir_layers[0]
         entry = Entry(b'/', b'', layer, None, os.fstat(fd))
         entry.dir_layers = None
@@ -359,9 +354,8 @@ class LayerStack:
             if not opened:
                 return
             try:
-                yield self.root_entry(opened)
-                for item in self._walk_dir([], opened, on_error):
-                    yield item
+                yield self._root_entry(opened)
+                yield from self._walk_dir([], opened, on_error)
             finally:
                 _close_all(opened)
             return
@@ -374,8 +368,7 @@ class LayerStack:
             if entry.kind == DIRECTORY:
                 opened = self._descend(entry)
                 try:
-                    for item in self._walk_dir(parts, opened, on_error):
-                        yield item
+                    yield from self._walk_dir(parts, opened, on_error)
                 finally:
                     _close_all(opened)
         finally:
@@ -401,8 +394,7 @@ class LayerStack:
                 on_error(child.path, exc)
                 continue
             try:
-                for item in self._walk_dir(parts + [child.name], opened, on_error):
-                    yield item
+                yield from self._walk_dir(parts + [child.name], opened, on_error)
             finally:
                 _close_all(opened)
 
@@ -425,23 +417,9 @@ class LayerStack:
                     break
             _close_all(opened[len(cut):])
             opened = cut
-            for depth, name in enumerate(parts):
-                step = Entry(join_path(parts[:depth + 1]), name, None, None, None, kind=DIRECTORY)
-                step.dir_layers = []
-                found = None
-                for layer, fd in opened:
-                    state = self._probe(layer, fd, name)
-                    if state is None:
-                        continue
-                    if state == MARK_WHITEOUT:
-                        break
-                    if not stat.S_ISDIR(state.st_mode):
-                        if found is None:
-                            found = 'not a directory'
-                        break
-                    found = found or 'directory'
-                    step.dir_layers.append((layer, fd))
-                if found != 'directory':
+            for depth in range(len(parts)):
+                step = self._entry_in(parts[:depth + 1], opened)
+                if step is None or step.kind != DIRECTORY:
                     _close_all(opened)
                     return []
                 deeper = self._descend(step)
@@ -506,7 +484,7 @@ class LayerStack:
         if not parts:
             opened = self._open_dir_layers([])
             try:
-                return _detached(self.root_entry(opened)) if opened else None
+                return _detached(self._root_entry(opened)) if opened else None
             finally:
                 _close_all(opened)
         return self._lookup_in_parent(parts)
@@ -607,8 +585,7 @@ class LayerStack:
         if root is None:
             return
         try:
-            for item in self._walk_layer_dir(layer, [], root, on_error):
-                yield item
+            yield from self._walk_layer_dir(layer, [], root, on_error)
         finally:
             os.close(root)
 
@@ -667,8 +644,7 @@ class LayerStack:
                 else:
                     item.opaque = self.whiteout_format == WHITEOUT_AUFS and self._is_opaque(child)
                     yield item
-                for sub in self._walk_layer_dir(layer, parts + [item.name], child, on_error):
-                    yield sub
+                yield from self._walk_layer_dir(layer, parts + [item.name], child, on_error)
             finally:
                 os.close(child)
 

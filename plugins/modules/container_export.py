@@ -47,7 +47,7 @@ description:
     and the rest is exported with the tar marked incomplete. A container removed during the export, or a staging disk
     that fills up, fails that container; its partial tar is deleted and never recorded.
 author:
-  - dfir.docker contributors
+  - dfir.docker contributors (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
   - dfir.docker.common.containers
