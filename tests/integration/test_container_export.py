@@ -460,8 +460,8 @@ def remapped_dockerd():
     base = make_base('dfir-remap-')
     os.chmod(base, 0o711)  # the remapped root uid must be able to traverse to its root
     daemon = Dockerd(base, userns_remap='default')
-    daemon.start()
     try:
+        daemon.start()
         ensure_base(daemon)
         yield daemon
     finally:
