@@ -23,8 +23,8 @@ import pytest
 
 from tests.integration.test_bad_input import corrupt_config
 from tests.integration.test_container_export import changes, describe_changes, snapshot, wait_for_log
-from tests.integration.test_playbook import acquire, custody, keys, manifest, run_fetch_check, verify  # noqa: F401
-from tests.support.ansible_run import ansible_env, run_module
+from tests.integration.test_playbook import SIGNER, acquire, custody, keys, manifest, run_fetch_check, verify  # noqa: F401
+from tests.support.ansible_run import HOST_PYTHON, REPO, ansible_env, run_module, run_playbook
 from tests.support.images import BASE_TAG, build
 
 pytestmark = pytest.mark.daemon
@@ -293,6 +293,37 @@ def test_a_filesystem_export_that_fails_leaves_the_host_partial_in_the_sealed_ca
     assert rc != 0 and 'collected with errors' in output
 
 
+@pytest.mark.xfail(strict=True, reason='in check mode case_open returns no case_id and evidence_fetch and case_seal '
+                                       'demand a case dir that check mode never made: --check fails on a template error')
+def test_a_dry_run_of_the_acquire_playbook_succeeds_and_writes_nothing(dockerd, made, keys, tmp_path):  # noqa: F811
+    """``ansible-playbook --check`` is how an Ansible user rehearses a run on a live incident: every
+    module supports check mode, so the playbook must run through, say what it would collect, and
+    create neither the case on the controller nor the staging dir on the host."""
+    container_id = made.stopped()
+    case_root, staging = str(tmp_path / 'cases'), str(tmp_path / 'staging')
+    rc, output = run_playbook(os.path.join(REPO, 'playbooks', 'acquire.yml'), {
+        'ansible_connection': 'local', 'ansible_python_interpreter': HOST_PYTHON, 'dfir_docker_host': dockerd.host,
+        'dfir_examiner': 'Jane Doe', 'dfir_signer': SIGNER, 'dfir_signing_key': keys['examiner'],
+        'dfir_case_root': case_root, 'dfir_case_id': 'IR-DRY-RUN', 'dfir_evidence_dir': staging,
+        'dfir_containers': [container_id], 'dfir_collect': ['inspect', 'logs']}, args=['--check'])
+    assert not os.path.exists(case_root) and not os.path.exists(staging)
+    assert rc == 0, output[-3000:]
+
+
+@pytest.mark.xfail(strict=True, reason='the role creates and removes the staging dir on each host (the removal '
+                                       'after the fetch, before the seal) and custody.jsonl records neither')
+def test_custody_records_the_removal_of_the_staging_copy_on_the_host(dockerd, made, keys, tmp_path):  # noqa: F811
+    """Deleting the host's staged copy of the evidence is an action on the suspect host that happens after
+    the fetch and before the seal: who removed what, where and when belongs in the custody log."""
+    container_id = made.stopped()
+    rc, output, case_dir, staging = acquire(dockerd, keys, str(tmp_path), dfir_containers=[container_id],
+                                            dfir_collect=['inspect'])
+    assert rc == 0, output[-3000:]
+    assert not os.path.exists(os.path.join(staging, 'IR-2026-042'))
+    removals = [entry for entry in custody(case_dir) if entry['host'] == 'localhost' and 'staging' in entry['action']]
+    assert removals, 'custody actions: %s' % [entry['action'] for entry in custody(case_dir)]
+
+
 # -- guarantees that hold, pinned -----------------------------------------------------------------------
 
 
@@ -327,4 +358,5 @@ def test_a_256_mib_log_line_and_a_256_mib_file_are_streamed_not_loaded(dockerd, 
     assert not export['failed'], export['msg']
     upper = [item for item in export['artifacts'] if item['kind'] == 'container_fs_upper'][0]
     assert upper['size'] > size
-    assert logs_rss < 160 * 1024 and export_rss < 160 * 1024, (logs_rss, export_rss)
+    # ansible itself peaks near 56 MiB here; half the artifact's size is far above that and far below it
+    assert logs_rss < 128 * 1024 and export_rss < 128 * 1024, (logs_rss, export_rss)
