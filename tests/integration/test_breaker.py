@@ -13,6 +13,7 @@ container writes to (its /dev/shm, its log), which is what the container itself 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -23,11 +24,16 @@ import pytest
 
 from tests.integration.test_bad_input import corrupt_config
 from tests.integration.test_container_export import changes, describe_changes, snapshot, wait_for_log
-from tests.integration.test_playbook import SIGNER, acquire, custody, keys, manifest, run_fetch_check, verify  # noqa: F401
+from tests.integration import test_playbook
+from tests.integration.test_playbook import SIGNER, acquire, custody, manifest, run_fetch_check, verify
 from tests.support.ansible_run import HOST_PYTHON, REPO, ansible_env, run_module, run_playbook
-from tests.support.images import BASE_TAG, build
+from tests.support.dockerd import Dockerd, make_base
+from tests.support.images import BASE_TAG, build, ensure_base
 
 pytestmark = pytest.mark.daemon
+
+# The examiner's signing keys and allowed_signers: the fixture of the playbook tests, shared.
+keys = test_playbook.keys
 
 
 def unique(prefix):
@@ -80,7 +86,7 @@ def atimes_below(directory):
 
 @pytest.mark.xfail(strict=True, reason='verify_case checks for added files only against SHA256SUMS, which is not '
                                        'signed: a file added to the case and to SHA256SUMS passes verification')
-def test_verify_refuses_a_file_added_after_sealing_even_when_sha256sums_lists_it(keys, tmp_path):  # noqa: F811
+def test_verify_refuses_a_file_added_after_sealing_even_when_sha256sums_lists_it(keys, tmp_path):
     """The signed manifest lists every file of the case: a file it does not list was added after sealing,
     whatever the unsigned SHA256SUMS says. Here a forger plants a script in a sealed case and appends
     its line to SHA256SUMS; the manifest and its signature are untouched."""
@@ -260,13 +266,87 @@ def test_a_config_with_unexpected_json_types_fails_only_that_container(dockerd, 
     assert bystander in listed and not listed[bystander].get('failed') and not listed[bystander].get('config_error')
 
 
+@pytest.fixture()
+def own_dockerd():
+    """A private dockerd of this test alone, which the test may kill (the session's daemon is shared)."""
+    daemon = Dockerd(make_base('dfir-breaker-'))
+    daemon.start()
+    try:
+        ensure_base(daemon)
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.base, ignore_errors=True)
+
+
+@pytest.mark.xfail(strict=True, reason='EngineResponse.read_exactly() lets http.client.IncompleteRead (and OSError) '
+                                       'escape, unlike chunks(); the module dies with "unexpected error" and '
+                                       'DfirModule.fail() returns none of the artifacts already written')
+def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_finished_artifact(own_dockerd, tmp_path):
+    """dockerd crashes (here: SIGKILL) while it streams a big container's log. That API log is not
+    collected, and says why; every artifact finished before it (the other container's logs, the big
+    container's own json-file copy) is complete, hashed, and must be in the result so it is fetched."""
+    daemon = own_dockerd
+    small = daemon.docker('run', '-d', '--network', 'none', BASE_TAG, 'sh', '-c', 'echo small')
+    big = daemon.docker('run', '-d', '--network', 'none', BASE_TAG, 'sh', '-c',
+                        'i=0; while [ $i -lt 150 ]; do head -c 1000000 /dev/zero | tr "\\0" a; echo; i=$((i+1)); done')
+    for container_id in (small, big):
+        assert daemon.docker('wait', container_id, timeout=600) == '0'
+    staging = str(tmp_path / 'staging')
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(run_module(
+        'container_logs', {'docker_host': daemon.host, 'containers': [small, big], 'evidence_dir': staging})))
+    worker.start()
+    streaming = os.path.join(staging, 'containers', big, 'logs', 'api-stdout.log.partial')
+    deadline = time.time() + 300
+    while worker.is_alive() and time.time() < deadline:
+        if os.path.exists(streaming) and os.path.getsize(streaming) > 5 * 1000 * 1000:
+            break
+        time.sleep(0.005)
+    killed = os.path.exists(streaming)
+    if killed:
+        os.kill(daemon.process.pid, signal.SIGKILL)
+    worker.join(300)
+    assert killed, 'the API log was never streamed: %s' % outcome.get('msg')
+    assert outcome['failed'] and 'unexpected error' not in outcome['msg'], outcome['msg']
+    recorded = set(item['path'] for item in outcome['artifacts'])
+    finished = ['containers/%s/logs/%s-json.log' % (small, small), 'containers/%s/logs/api-stdout.log' % small,
+                'containers/%s/logs/%s-json.log' % (big, big)]
+    assert all(os.path.isfile(os.path.join(staging, path)) for path in finished)
+    assert [path for path in finished if path not in recorded] == []
+
+
+@pytest.mark.xfail(strict=True, reason='after a step dies unexpectedly, the artifacts it wrote are in no result, so '
+                                       'evidence_fetch skips them; the role then removes the staging dir anyway '
+                                       '(it only checks that the fetch itself did not fail)')
+def test_the_role_never_deletes_hashed_artifacts_from_the_host_before_they_are_in_the_case(dockerd, made, keys,
+                                                                                            tmp_path):
+    """container_inspect runs over two containers; it finishes the first one, then dies on the second (here, a
+    config whose Image is a number, read from disk). The first container's inspect.json is complete and
+    hashed on the host: it must reach the case, or at least be left on the host, never deleted unseen."""
+    first, second = sorted([made.stopped(), made.stopped()])   # disk mode lists containers by id
+    path = os.path.join(dockerd.data_root, 'containers', second, 'config.v2.json')
+    with open(path, 'rb') as handle:
+        config = json.loads(handle.read().decode())
+    config['Image'] = 5
+    with corrupt_config(dockerd, second, json.dumps(config).encode()):
+        rc, output, case_dir, staging = acquire(dockerd, keys, str(tmp_path), dfir_source='disk',
+                                                dfir_docker_root=dockerd.data_root, dfir_containers=[first, second],
+                                                dfir_collect=['inspect'])
+    relpath = os.path.join('containers', first, 'inspect.json')
+    in_case = os.path.isfile(os.path.join(case_dir, 'hosts', 'localhost', relpath))
+    on_host = os.path.isfile(os.path.join(staging, 'IR-2026-042', relpath))
+    assert rc != 0
+    assert in_case or on_host, 'the inspect.json of %s was written and hashed, then deleted unfetched' % first
+
+
 # -- the acquire role tells the truth in the manifest and the custody log ------------------------------
 
 
 @pytest.mark.xfail(strict=True, reason='roles/acquire/tasks/filesystem.yml registers container_export with '
                                        'failed_when: false, so its failures never reach the host status, the '
                                        'custody log or dfir_fail_on_errors')
-def test_a_filesystem_export_that_fails_leaves_the_host_partial_in_the_sealed_case(dockerd, made, keys, tmp_path):  # noqa: F811
+def test_a_filesystem_export_that_fails_leaves_the_host_partial_in_the_sealed_case(dockerd, made, keys, tmp_path):
     """One of the image layers of the container is missing from the Docker root (a damaged disk, a half
     finished docker rmi): container_export fails for it, naming the layer. Inspect and logs succeed.
     The case must not say the host was collected in full, and custody must not say the step succeeded."""
@@ -295,7 +375,7 @@ def test_a_filesystem_export_that_fails_leaves_the_host_partial_in_the_sealed_ca
 
 @pytest.mark.xfail(strict=True, reason='in check mode case_open returns no case_id and evidence_fetch and case_seal '
                                        'demand a case dir that check mode never made: --check fails on a template error')
-def test_a_dry_run_of_the_acquire_playbook_succeeds_and_writes_nothing(dockerd, made, keys, tmp_path):  # noqa: F811
+def test_a_dry_run_of_the_acquire_playbook_succeeds_and_writes_nothing(dockerd, made, keys, tmp_path):
     """``ansible-playbook --check`` is how an Ansible user rehearses a run on a live incident: every
     module supports check mode, so the playbook must run through, say what it would collect, and
     create neither the case on the controller nor the staging dir on the host."""
@@ -312,7 +392,7 @@ def test_a_dry_run_of_the_acquire_playbook_succeeds_and_writes_nothing(dockerd, 
 
 @pytest.mark.xfail(strict=True, reason='the role creates and removes the staging dir on each host (the removal '
                                        'after the fetch, before the seal) and custody.jsonl records neither')
-def test_custody_records_the_removal_of_the_staging_copy_on_the_host(dockerd, made, keys, tmp_path):  # noqa: F811
+def test_custody_records_the_removal_of_the_staging_copy_on_the_host(dockerd, made, keys, tmp_path):
     """Deleting the host's staged copy of the evidence is an action on the suspect host that happens after
     the fetch and before the seal: who removed what, where and when belongs in the custody log."""
     container_id = made.stopped()
