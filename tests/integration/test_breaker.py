@@ -24,11 +24,11 @@ import pytest
 
 from tests.integration.test_bad_input import corrupt_config
 from tests.integration.test_container_export import changes, describe_changes, snapshot, wait_for_log
+from tests.conftest import _session_daemon
 from tests.integration import test_playbook
 from tests.integration.test_playbook import SIGNER, acquire, custody, manifest, run_fetch_check, verify
 from tests.support.ansible_run import HOST_PYTHON, REPO, ansible_env, run_module, run_playbook
-from tests.support.dockerd import Dockerd, make_base
-from tests.support.images import BASE_TAG, build, ensure_base
+from tests.support.images import BASE_TAG, build
 
 pytestmark = pytest.mark.daemon
 
@@ -269,14 +269,7 @@ def test_a_config_with_unexpected_json_types_fails_only_that_container(dockerd, 
 @pytest.fixture()
 def own_dockerd():
     """A private dockerd of this test alone, which the test may kill (the session's daemon is shared)."""
-    daemon = Dockerd(make_base('dfir-breaker-'))
-    daemon.start()
-    try:
-        ensure_base(daemon)
-        yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(daemon.base, ignore_errors=True)
+    yield from _session_daemon()
 
 
 @pytest.mark.xfail(strict=True, reason='EngineResponse.read_exactly() lets http.client.IncompleteRead (and OSError) '
