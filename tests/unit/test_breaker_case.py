@@ -90,3 +90,16 @@ def test_a_sha256sums_line_naming_a_file_outside_the_case_is_a_problem(tmp_path,
         handle.write('%s  %s\n' % (digest, outside))
     problems, _counts = _case.verify_case(case_dir)
     assert any(outside in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize('forged', ['[]', '{"files": ["hosts"], "artifacts": {}}', '"manifest"'])
+@pytest.mark.xfail(strict=True, reason='verify_case() assumes manifest.json is an object holding a files object and '
+                                       'an artifacts list: any other JSON raises AttributeError (a traceback)')
+def test_a_manifest_replaced_by_json_of_another_shape_is_a_problem_not_a_traceback(tmp_path, forged):
+    """A forger (or a broken copy) may leave any JSON in manifest.json: verification fails saying so."""
+    case_dir = str(tmp_path)
+    sealed_case(case_dir)
+    with open(os.path.join(case_dir, _case.MANIFEST), 'w') as handle:
+        handle.write(forged)
+    problems, _counts = _case.verify_case(case_dir)
+    assert any(_case.MANIFEST in problem for problem in problems), problems
