@@ -232,7 +232,6 @@ class ChangeSet:
                         if value:
                             origin = redirect_origin(frame.origin, value)
                             renamed_from = join_path(origin)
-                            below = self._below_at(origin)
                     lower = []
                     if below is not None or renamed_from is not None:
                         lower = self._lower_dirs(frame, name, origin, renamed_from is not None)
@@ -243,13 +242,18 @@ class ChangeSet:
                 if opaque and below is not None:
                     hidden_by = path
                 child = self._open_frame(_Dir(frame.parts + [name], origin, child_fd, lower, hidden_by))
-        if below is None:
+        if renamed_from is not None:
+            # A directory renamed with redirect_dir: new at this path (as docker diff says it), its
+            # content merged from the original below, which `before` describes.
+            record = self._added(frame, name, path, st)
+            record['renamed_from'] = display_path(renamed_from)
+            origin_below = self._below_at(origin)
+            record['before'] = self._before(origin_below, name, renamed_from) if origin_below else None
+            self.counts[RENAMED] += 1
+        elif below is None:
             record = self._added(frame, name, path, st)
         else:
             record = self._changed(frame, name, path, st, below, opaque)
-        if renamed_from is not None:
-            record['renamed_from'] = display_path(renamed_from)
-            self.counts[RENAMED] += 1
         return record, child
 
     def _below(self, frame, name):

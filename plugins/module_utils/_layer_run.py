@@ -220,7 +220,8 @@ class LayerJob:
     def write_json(self, relpath, document, kind):
         if self.dfir.check_mode:
             return None
-        document = dict(document, container_id=self.id, read_method=self.run.read_method(),
+        document = dict(document, container_id=self.id, container_name=self.facts.get('name'),
+                        container_state=self.facts.get('state'), read_method=self.run.read_method(),
                         remapped_ids=self.run.ids.describe() if self.run.ids else None)
         try:
             record = self.dfir.evidence.write_json(relpath, document, kind, self.id, 'disk')
