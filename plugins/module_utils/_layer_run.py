@@ -96,6 +96,7 @@ class LayerJob:
         self.notes = []
         self.paths = []
         self.stack = None
+        self.container = None
         self.live = self.target.client is not None and self.facts.get('source') == 'api'
         self._last_check = time.monotonic()
         self._progress = None
@@ -125,8 +126,8 @@ class LayerJob:
                                % (self.target.root_error or 'see the warnings'))
             return None
         try:
-            container = self.target.disk_container(self.id)
-            self.stack, notes = stack_for_container(container, self.run.tree)
+            self.container = self.target.disk_container(self.id)
+            self.stack, notes = stack_for_container(self.container, self.run.tree)
         except (DockerRootError, LayerError) as exc:
             self.errors.append('its layers cannot be read from disk: %s' % exc)
             return None

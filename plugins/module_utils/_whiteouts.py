@@ -32,8 +32,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import errno
+import gzip
 import hashlib
+import json
 import os
 import stat
 
@@ -363,6 +366,55 @@ def _scan_dir(scan, fmt, parts, origin, fd, tick):
     return subdirs
 
 
+# -- the layer as it was committed or pulled ----------------------------------------------------
+
+
+def recorded_markers(handle):
+    """(kind, components) of every deletion marker a layer's tar-split file records.
+
+    Docker keeps, for each image layer, the headers of the tar it was made
+    from (``layerdb/sha256/<chain id>/tar-split.json.gz``; ``graph/<id>/
+    tar-data.json.gz`` in the v1 layout), whiteouts as ``.wh.<name>`` and
+    ``.wh..wh..opq`` entries.  A marker recorded there but absent from the
+    layer directory was lost (a copy without device files) or removed; one on
+    disk but not recorded was added after the layer was made.  `handle` is
+    the decompressed file, read line by line.
+    """
+    for line in handle:
+        entry = json.loads(line)
+        if entry.get('type') != 1:
+            continue
+        if entry.get('name_raw'):
+            name = base64.b64decode(entry['name_raw'])
+        else:
+            name = (entry.get('name') or '').encode('utf-8', 'surrogateescape')
+        parts = split_path(name)
+        if not parts or not parts[-1].startswith(AUFS_WHITEOUT_PREFIX):
+            continue
+        if parts[-1] == AUFS_OPAQUE:
+            yield MARK_OPAQUE, parts[:-1]
+        elif not parts[-1].startswith(AUFS_WHITEOUT_PREFIX * 2):
+            yield MARK_WHITEOUT, parts[:-1] + [parts[-1][len(AUFS_WHITEOUT_PREFIX):]]
+
+
+def read_recorded_markers(tree, path):
+    """The set of (kind, tuple of components) a tar-split file records, read through `tree`; OSError if unreadable."""
+    parts = tree.relative(path)
+    if not parts:
+        raise OSError(errno.EINVAL, 'not inside the Docker root', path)
+    parent = tree.open_dir(parts[:-1])
+    try:
+        fd, _st = open_file_at(parent, parts[-1])
+    finally:
+        os.close(parent)
+    with os.fdopen(fd, 'rb') as raw:
+        try:
+            with gzip.GzipFile(fileobj=raw) as handle:
+                return set((kind, tuple(found)) for kind, found in recorded_markers(handle))
+        except (EOFError, ValueError, OSError) as exc:
+            raise OSError(errno.EIO, 'not a readable tar-split file: %s' % exc, path)
+
+
 # -- 2. what each marker hides -------------------------------------------------------------------
 
 
@@ -373,8 +425,10 @@ class MarkerAnalysis:
     deleted /usr is streamed entry by entry.  Counts are kept in `counts`.
     """
 
-    def __init__(self, stack, scan, hasher=None, ids=None, tick=None):
+    def __init__(self, stack, scan, hasher=None, ids=None, tick=None, recorded=None):
+        """`recorded`: the markers the layer's tar-split records (`read_recorded_markers`), when known."""
         self.stack = stack
+        self.recorded = recorded
         self.scan = scan
         self.layer = scan.layer
         position = stack.layers.index(self.layer)
@@ -384,7 +438,8 @@ class MarkerAnalysis:
         self.ids = ids
         self.tick = tick
         self.counts = dict((key, 0) for key in (DELETED, REPLACED, NEW_DIRECTORY, RENAMED, NOTHING_VISIBLE,
-                                                NOTHING_BELOW, 'hidden_entries', 'hidden_files', 'hidden_bytes'))
+                                                NOTHING_BELOW, 'hidden_entries', 'hidden_files', 'hidden_bytes',
+                                                'markers_missing', 'markers_not_recorded'))
         self.problems = []
         self.recoverable = []    # (marker, origin bytes, path bytes) whose hidden originals can be recovered
 
@@ -394,6 +449,25 @@ class MarkerAnalysis:
     def records(self):
         for marker in self.scan.markers:
             yield from self._marker_records(marker)
+        if self.recorded is not None:
+            found = set((marker.kind, tuple(marker.parts)) for marker in self.scan.markers)
+            for kind, parts in sorted(self.recorded - found, key=lambda item: (item[1], item[0])):
+                yield self._missing(kind, list(parts))
+
+    def _missing(self, kind, parts):
+        """A marker the layer's tar-split records that its directory does not hold."""
+        self.counts['markers_missing'] += 1
+        path = join_path(parts)
+        versions, visible = self.below.versions(path) if parts else ([], None)
+        return {
+            'record': 'marker_missing',
+            'path': display_path(path),
+            'marker': kind,
+            'layer': layer_ref(self.layer, full=True),
+            'note': 'the layer\'s tar-split file records this marker, its directory does not hold it: the copy lost '
+                    'it (device files not copied) or it was removed; what it deleted shows through',
+            'would_hide': [self._version(entry, index == visible) for index, entry in enumerate(versions)],
+        }
 
     def _marker_records(self, marker):
         origin = marker.origin_path
@@ -415,6 +489,10 @@ class MarkerAnalysis:
             'marker_stat': self._marker_stat(marker.stat, marker.directory_stat),
             'hides': [self._version(entry, index == visible) for index, entry in enumerate(versions)],
         }
+        if self.recorded is not None:
+            record['recorded_in_layer_tar'] = (marker.kind, tuple(marker.parts)) in self.recorded
+            if not record['recorded_in_layer_tar']:
+                self.counts['markers_not_recorded'] += 1
         if marker.origin != marker.parts:
             record['origin'] = display_path(origin)
         if effect == RENAMED:

@@ -27,6 +27,10 @@ description:
     directory or file below, hiding everything below), V(new_directory) (an opaque directory with nothing below,
     not a deletion), V(renamed) (the whiteout a C(redirect_dir) rename leaves at the old name; C(renamed_to) names
     the new one), V(nothing_visible) (what it names below was already hidden) or V(nothing_below).
+  - Each image layer's markers are checked against the record Docker keeps of the tar the layer was made from
+    (C(tar-split.json.gz) in the layer database). A marker recorded there but missing from the layer directory (a
+    copy that lost its device files, or a marker removed) is a C(record=marker_missing) line naming what it would
+    hide; a marker on disk that the record lacks (added afterwards) has C(recorded_in_layer_tar=false).
   - With O(recover), the hidden originals are written into C(containers/<full id>/whiteouts-recovered.tar) (PAX,
     hashed while written, the same format as M(dfir.docker.container_export)), under C(container-layer/),
     C(init-layer/) or C(image-layer-<index>/) followed by the container path; C(whiteouts.json) beside it has the
@@ -99,8 +103,9 @@ attributes:
 notes:
   - Run with C(become=true), before anything that might change the containers.
   - A Docker root copied without its device files (an archive unpacked by an unprivileged user, some copy tools)
-    has lost its overlay whiteouts; deletions are then invisible on disk, and this module can only report the markers
-    that are there. Check the copy's C(find <layer> -type c) against the original when you can.
+    has lost its overlay whiteouts. In image layers the loss is detected against their tar-split records; in the
+    writable and init layers, which have no such record, a lost deletion cannot be seen at all. Check the copy's
+    C(find <layer> -type c) against the original when you can.
   - For overlayfs C(redirect_dir) (a renamed lower directory), the renamed directory's C(overlay.redirect) attribute
     is followed as the overlayfs documentation describes; Docker itself mounts without it, so it appears only in
     layers another tool made.
@@ -145,8 +150,8 @@ containers:
   description:
     - One entry per requested container with id, name, state, failed, msg, notes, artifacts, C(counts) (markers,
       whiteouts, opaque_dirs, renamed_dirs, entries_scanned, and with the analysis deleted, replaced, new_directory,
-      renamed, nothing_visible, nothing_below, hidden_entries, hidden_files, hidden_bytes), C(per_layer) (the same
-      counts for each layer read), C(markers) (the first O(result_entries) marker records, as in the JSON Lines file),
+      renamed, nothing_visible, nothing_below, hidden_entries, hidden_files, hidden_bytes, markers_missing,
+      markers_not_recorded), C(per_layer) (the same counts for each layer read, and its tar-split file), C(markers) (the first O(result_entries) marker records, as in the JSON Lines file),
       C(recovered) (the tar, its entries, data bytes, skipped and unreadable files), C(timings) (seconds) and
       C(layers) (the stack, oldest first).
   returned: always
@@ -192,6 +197,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._whiteouts import (
     MarkerAnalysis,
     RecoveryExport,
     layer_ref,
+    read_recorded_markers,
     recovery_prefix,
     scan_markers,
 )
@@ -214,6 +220,7 @@ class WhiteoutsJob(LayerJob):
         self.timings = {}
         self.counts = dict((key, 0) for key in SCAN_COUNTS)
         self.per_layer = []
+        self.recorded = {}
         self.shown = []
         self.recovered = None
         if self.open_stack() is None:
@@ -254,18 +261,44 @@ class WhiteoutsJob(LayerJob):
                 continue
             scans.append(scan)
             _add(self.counts, scan.counts())
-            self.per_layer.append(dict(layer_ref(layer), counts=scan.counts(), unreadable=scan.unreadable))
+            self.per_layer.append(dict(layer_ref(layer), counts=scan.counts(), unreadable=scan.unreadable,
+                                       tar_split=self.read_tar_split(layer)))
             for item in scan.unreadable:
                 self.errors.append('%s: %s not listed: %s' % (layer.name, item['path'], item['error']))
         self.timings['scan'] = round(time.monotonic() - started, 3)
         return scans
+
+    def tar_split_path(self, layer):
+        """Where Docker keeps the headers of the tar an image layer was made from."""
+        root = self.target.root
+        if layer.role != 'image' or root is None:
+            return None
+        if root.layout == 'v1':
+            return os.path.join(root.path, 'graph', layer.cache_id, 'tar-data.json.gz') if layer.cache_id else None
+        if not layer.chain_id:
+            return None
+        return os.path.join(root.path, 'image', self.container.driver, 'layerdb', 'sha256',
+                            layer.chain_id.split(':')[-1], 'tar-split.json.gz')
+
+    def read_tar_split(self, layer):
+        path = self.tar_split_path(layer)
+        if path is None or self.params['counts_only']:
+            return None
+        try:
+            self.recorded[layer.index] = read_recorded_markers(self.run.tree, path)
+        except OSError as exc:
+            self.notes.append('%s: its tar-split file cannot be read, so its markers are not checked against it: %s'
+                              % (layer.name, describe_os_error(exc)))
+            return {'file': path, 'error': describe_os_error(exc)}
+        return {'file': path, 'recorded_markers': len(self.recorded[layer.index])}
 
     # -- 2. what each hides -----------------------------------------------------------------
 
     def analyse(self, scans):
         started = time.monotonic()
         hasher = Hasher() if self.params['hash'] and not self.dfir.check_mode else None
-        analyses = [MarkerAnalysis(self.stack, scan, hasher, self.run.ids, self.tick) for scan in scans]
+        analyses = [MarkerAnalysis(self.stack, scan, hasher, self.run.ids, self.tick,
+                                   self.recorded.get(scan.layer.index)) for scan in scans]
         base = 'containers/%s' % self.id
         jsonl, lines = self.write_jsonl(base + '/whiteouts.jsonl', 'container_whiteouts',
                                         self.records(analyses), {'whiteout_format': self.stack.whiteout_format})
@@ -277,6 +310,13 @@ class WhiteoutsJob(LayerJob):
             problems.extend('%s: %s' % (analysis.layer.name, problem) for problem in analysis.problems)
         if problems:
             self.notes.append('%d hidden entries could not be read completely (listed in whiteouts.json)' % len(problems))
+        if self.counts.get('markers_missing'):
+            self.notes.append('%d deletion markers recorded in image layers\' tar-split files are missing from the layer '
+                              'directories (record marker_missing in whiteouts.jsonl): what they deleted shows through'
+                              % self.counts['markers_missing'])
+        if self.counts.get('markers_not_recorded'):
+            self.notes.append('%d deletion markers in image layers are not in those layers\' tar-split files: added '
+                              'after the layers were made' % self.counts['markers_not_recorded'])
         if jsonl is None:
             return
         if self.params['recover']:

@@ -12,11 +12,10 @@ import os
 import re
 import subprocess
 import tarfile
-import time
 
 import pytest
 
-from tests.integration.test_container_export import describe_changes, snapshot
+from tests.integration.test_container_export import describe_changes, snapshot, wait_for_log
 from tests.integration.test_container_export import changes as snapshot_changes
 from tests.support.ansible_run import run_module, run_playbook
 from tests.support.dockerd import DOCKER
@@ -60,15 +59,6 @@ OPAQUE_LAYERS = [[('legacy/old', b'old legacy\n'), ('legacy/keep', b'keep legacy
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def wait_for_log(dockerd, container, text, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in dockerd.docker('logs', container, check=False):
-            return
-        time.sleep(0.2)
-    raise AssertionError('%s never logged %r' % (container, text))
 
 
 class Scenario:
@@ -366,3 +356,33 @@ def test_the_acquire_role_collects_deletions_and_changes_into_the_sealed_case(do
         assert os.path.isfile(os.path.join(container_dir, name)), name
     recovered = index_file(os.path.join(container_dir, 'whiteouts-recovered.tar'))
     assert recovered[b'container-layer/srv/data/seed']['sha256'] == sha(b'seed\n')
+
+
+# -- markers lost or planted, against the layer's own record -----------------------------------
+
+
+def test_a_marker_lost_from_an_image_layer_or_planted_in_it_is_found_against_its_tar_split(dockerd, staging):
+    tag = build(dockerd, 'dfir-test/lossy:1', 'FROM %s\nRUN echo gone > /gone\nRUN rm /gone\n' % BASE_TAG)
+    image = dockerd.inspect(tag)
+    top = image['GraphDriver']['Data']['UpperDir']          # the layer of `RUN rm /gone`
+    marker, planted = os.path.join(top, 'gone'), os.path.join(top, 'planted')
+    container = dockerd.docker('create', '--network', 'none', tag, 'true')
+    # A copy that lost its device files, and a whiteout someone added to the image layer afterwards.
+    os.unlink(marker)
+    os.mknod(planted, 0o020000, os.makedev(0, 0))
+    try:
+        result = module('whiteouts', dockerd, staging, [container], layers=['image'])
+    finally:
+        os.unlink(planted)
+        os.mknod(marker, 0o020000, os.makedev(0, 0))
+        dockerd.docker('rm', '-f', container, check=False)
+        dockerd.docker('rmi', tag, check=False)
+    assert not result.get('failed'), result.get('msg')
+    records = jsonl((result, staging), container, 'whiteouts.jsonl')
+    missing = [record for record in records if record['record'] == 'marker_missing']
+    assert [(record['path'], record['layer']['diff_id']) for record in missing] == [('/gone', image['RootFS']['Layers'][-1])]
+    assert missing[0]['would_hide'][0]['sha256'] == sha(b'gone\n')
+    added = markers(records, 'image')['/planted']
+    assert added['recorded_in_layer_tar'] is False and added['effect'] == 'nothing_below'
+    counts = result['containers'][0]['counts']
+    assert (counts['markers_missing'], counts['markers_not_recorded']) == (1, 1)
