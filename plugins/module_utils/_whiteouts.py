@@ -55,6 +55,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._layers import (
     SYMLINK,
     WHITEOUT_AUFS,
     WHITEOUT_OVERLAY,
+    Entry,
     LayerStack,
     is_overlay_whiteout,
     join_path,
@@ -418,6 +419,66 @@ def read_recorded_markers(tree, path):
 # -- 2. what each marker hides -------------------------------------------------------------------
 
 
+class _ParentBelow:
+    """One directory as each layer below holds it, and as their merged view holds it, opened once.
+
+    Markers come sorted, so those of one directory (a cleaned-up /tmp, a
+    thousand deleted files) share it instead of each walking down again.
+    """
+
+    def __init__(self, below, parts):
+        self.below = below
+        self.parts = parts
+        self.each = []      # (layer, fd) newest first: the directory in every layer that has it
+        self.merged = []    # (layer, fd) newest first: the layers the merged view reads it from
+        try:
+            for layer in reversed(below.layers):
+                if layer.error is not None:
+                    continue
+                try:
+                    self.each.append((layer, below.tree.open_dir(layer.parts + parts)))
+                except OSError:
+                    continue
+            self.merged = below.merged_dir(join_path(parts))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        for _layer, fd in self.each + self.merged:
+            os.close(fd)
+        self.each, self.merged = [], []
+
+    def versions(self, name):
+        """Every layer's entry for `name` (whiteouts included), newest first, and the index of the visible one."""
+        path = join_path(self.parts + [name])
+        found = []
+        for layer, fd in self.each:
+            state = self.below.probe(layer, fd, name)
+            if state is None:
+                continue
+            if state == MARK_WHITEOUT:
+                disk_name = name if self.below.whiteout_format == WHITEOUT_OVERLAY else AUFS_WHITEOUT_PREFIX + name
+                found.append(Entry(path, name, layer, fd, os.stat(disk_name, dir_fd=fd, follow_symlinks=False),
+                                   kind=MARK_WHITEOUT, marker=MARK_WHITEOUT, disk_name=disk_name))
+            else:
+                found.append(Entry(path, name, layer, fd, state))
+        shown = None
+        for layer, fd in self.merged:
+            state = self.below.probe(layer, fd, name)
+            if state is None:
+                continue
+            if state != MARK_WHITEOUT:
+                shown = layer
+            break
+        visible = None
+        for index, entry in enumerate(found):
+            if entry.layer is shown and not entry.marker:
+                visible = index
+                break
+        return found, visible
+
+
 class MarkerAnalysis:
     """The records of one layer's markers: each marker, then every entry it hides under it.
 
@@ -442,23 +503,41 @@ class MarkerAnalysis:
                                                 'markers_missing', 'markers_not_recorded'))
         self.problems = []
         self.recoverable = []    # (marker, origin bytes, path bytes) whose hidden originals can be recovered
+        self._parent = None      # the _ParentBelow of the last marker's directory
 
     def unreadable_below(self):
         return [layer for layer in self.below.layers if layer.error]
 
     def records(self):
-        for marker in self.scan.markers:
-            yield from self._marker_records(marker)
-        if self.recorded is not None:
-            found = set((marker.kind, tuple(marker.parts)) for marker in self.scan.markers)
-            for kind, parts in sorted(self.recorded - found, key=lambda item: (item[1], item[0])):
-                yield self._missing(kind, list(parts))
+        try:
+            for marker in self.scan.markers:
+                yield from self._marker_records(marker)
+            if self.recorded is not None:
+                found = set((marker.kind, tuple(marker.parts)) for marker in self.scan.markers)
+                for kind, parts in sorted(self.recorded - found, key=lambda item: (item[1], item[0])):
+                    yield self._missing(kind, list(parts))
+        finally:
+            if self._parent is not None:
+                self._parent.close()
+                self._parent = None
+
+    def _versions(self, parts):
+        """Every lower layer's entry for a path (see LayerStack.versions), its parent opened once per directory."""
+        if not parts:
+            root = self.below.lookup(b'/')   # an opaque root: every layer below is hidden
+            return ([root], 0) if root is not None else ([], None)
+        if self._parent is None or self._parent.parts != parts[:-1]:
+            if self._parent is not None:
+                self._parent.close()
+                self._parent = None
+            self._parent = _ParentBelow(self.below, parts[:-1])
+        return self._parent.versions(parts[-1])
 
     def _missing(self, kind, parts):
         """A marker the layer's tar-split records that its directory does not hold."""
         self.counts['markers_missing'] += 1
         path = join_path(parts)
-        versions, visible = self.below.versions(path) if parts else ([], None)
+        versions, visible = self._versions(parts) if parts else ([], None)
         return {
             'record': 'marker_missing',
             'path': display_path(path),
@@ -471,11 +550,7 @@ class MarkerAnalysis:
 
     def _marker_records(self, marker):
         origin = marker.origin_path
-        if marker.origin:
-            versions, visible = self.below.versions(origin)
-        else:
-            root = self.below.lookup(b'/')   # an opaque root: every layer below is hidden
-            versions, visible = ([root], 0) if root is not None else ([], None)
+        versions, visible = self._versions(marker.origin)
         shown = versions[visible] if visible is not None else None
         effect = self._effect(marker, versions, shown)
         self.counts[effect] += 1
@@ -541,15 +616,7 @@ class MarkerAnalysis:
         item.update(entry_info(entry.stat, entry.kind, self.ids))
         if entry.path == b'/':
             return item
-        try:
-            parent = self.below.open_parent(entry)
-        except OSError as exc:
-            item['problem'] = 'not read: %s' % describe_os_error(exc)
-            return item
-        try:
-            describe_content(item, parent, entry.disk_name, entry.kind, entry.stat, self.hasher)
-        finally:
-            os.close(parent)
+        describe_content(item, entry.dir_fd, entry.disk_name, entry.kind, entry.stat, self.hasher)
         self._count_content(item)
         return item
 
