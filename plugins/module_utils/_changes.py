@@ -163,8 +163,8 @@ class ChangeSet:
                 present = set(name for name, _what, _st in items)
                 items.extend(self._hidden_below(frame, present))
         except OSError as exc:
-            self.problems.append('%s: directory not listed: %s' % (display_path(join_path(frame.parts) or b'/'),
-                                                                  describe_os_error(exc)))
+            where = display_path(join_path(frame.parts))
+            self.problems.append('%s: directory not listed: %s' % (where, describe_os_error(exc)))
             items = []
         items.sort(key=lambda item: (item[0], item[1]))
         frame.children = iter(items)
@@ -372,7 +372,8 @@ class ChangeSet:
     def _deleted(self, frame, name, path, marker_st):
         below = self._below(frame, name)
         record = self._record(DELETED, path, kind_of(below[2].st_mode) if below else None, WHITED_OUT)
-        record['marker'] = {'mtime': entry_info(marker_st)['mtime'], 'ctime': entry_info(marker_st)['ctime']}
+        times = entry_info(marker_st)
+        record['marker'] = {'mtime': times['mtime'], 'ctime': times['ctime'], 'links': marker_st.st_nlink}
         if below is None:
             record['before'] = None
             record['note'] = 'nothing below holds this path: the whiteout hides nothing'

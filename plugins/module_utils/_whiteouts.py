@@ -88,6 +88,9 @@ RENAMED = 'renamed'                # the whiteout a redirect_dir rename leaves a
 NOTHING_VISIBLE = 'nothing_visible'  # what it names below was already hidden there
 NOTHING_BELOW = 'nothing_below'    # no lower layer holds the path (or those that would are unreadable)
 
+SHARED_INODE_NOTE = ('whiteouts with shared_inode are hard links to one inode (overlayfs on recent kernels): its mtime '
+                     'is when the first of them was made, its ctime when a link to it last changed, not the time of '
+                     'each deletion; directory_mtime, the last change of the directory holding each, is closer')
 _NO_XATTR = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES)
 HASH_CHUNK = 1024 * 1024
 TICK_ENTRIES = 4096
@@ -500,7 +503,7 @@ class MarkerAnalysis:
         self.tick = tick
         self.counts = dict((key, 0) for key in (DELETED, REPLACED, NEW_DIRECTORY, RENAMED, NOTHING_VISIBLE,
                                                 NOTHING_BELOW, 'hidden_entries', 'hidden_files', 'hidden_bytes',
-                                                'markers_missing', 'markers_not_recorded'))
+                                                'markers_missing', 'markers_not_recorded', 'shared_inode_markers'))
         self.problems = []
         self.recoverable = []    # (marker, origin bytes, path bytes) whose hidden originals can be recovered
         self._parent = None      # the _ParentBelow of the last marker's directory
@@ -601,10 +604,10 @@ class MarkerAnalysis:
         if directory_st is not None:
             info['directory_mtime'] = utc_from_timestamp(directory_st.st_mtime)
         if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
-            # Recent kernels make each whiteout a hard link to one shared inode.
-            info['shared'] = ('one inode shared by %d markers (hard links): its mtime is when the first of them was '
-                              'made, its ctime when a link last changed; directory_mtime is the last change of the '
-                              'directory holding this one' % st.st_nlink)
+            # Recent kernels make each whiteout a hard link to one shared inode: its
+            # times are not this deletion's (see SHARED_INODE_NOTE).
+            info['shared_inode'] = True
+            self.counts['shared_inode_markers'] += 1
         return info
 
     def _version(self, entry, was_visible):
@@ -661,22 +664,15 @@ def recovery_prefix(layer):
 class RecoveryExport(TarExport):
     """Hidden originals written as ``<layer prefix>/<container path>``: the view below each marker."""
 
-    _rebase = (b'/', b'/', b'')
-
     def recover(self, below, origin, path, prefix):
         """Write everything at and under `origin` in the view `below`, named as the container path `path`."""
         self.stack = below
-        self._rebase = (origin, path, prefix.encode('ascii') + b'/')
-        if origin == b'/':
-            self.merged(b'/')
-            return
-        entry = below.lookup(origin)
-        if entry is None:
-            return
-        self.merged(origin)
-
-    def tar_name(self, path, kind, name_base=None):
-        origin, target, prefix = self._rebase
-        if origin != target and (path == origin or path.startswith(origin.rstrip(b'/') + b'/')):
-            path = target + path[len(origin):]
-        return prefix + TarExport.tar_name(path, kind)
+        prefix = prefix.encode('ascii') + b'/'
+        top = origin.rstrip(b'/') + b'/'
+        for entry in below.walk(origin, on_error=self._walk_error):
+            if entry.path == b'/':
+                continue
+            shown = entry.path
+            if origin != path and (shown == origin or shown.startswith(top)):
+                shown = path + shown[len(origin):]
+            self.entry(entry, prefix + TarExport.tar_name(shown, entry.kind))

@@ -151,7 +151,8 @@ containers:
     - One entry per requested container with id, name, state, failed, msg, notes, artifacts, C(counts) (markers,
       whiteouts, opaque_dirs, renamed_dirs, entries_scanned, and with the analysis deleted, replaced, new_directory,
       renamed, nothing_visible, nothing_below, hidden_entries, hidden_files, hidden_bytes, markers_missing,
-      markers_not_recorded), C(per_layer) (the same counts for each layer read, and its tar-split file), C(markers) (the first O(result_entries) marker records, as in the JSON Lines file),
+      markers_not_recorded, shared_inode_markers), C(per_layer) (the same counts for each layer read, and its
+      tar-split file), C(markers) (the first O(result_entries) marker records, as in the JSON Lines file),
       C(recovered) (the tar, its entries, data bytes, skipped and unreadable files), C(timings) (seconds) and
       C(layers) (the stack, oldest first).
   returned: always
@@ -193,6 +194,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._fs_export import Expo
 from ansible_collections.dfir.docker.plugins.module_utils._layer_run import LayerJob, run_jobs
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, display_path
 from ansible_collections.dfir.docker.plugins.module_utils._whiteouts import (
+    SHARED_INODE_NOTE,
     Hasher,
     MarkerAnalysis,
     RecoveryExport,
@@ -310,6 +312,8 @@ class WhiteoutsJob(LayerJob):
             problems.extend('%s: %s' % (analysis.layer.name, problem) for problem in analysis.problems)
         if problems:
             self.notes.append('%d hidden entries could not be read completely (listed in whiteouts.json)' % len(problems))
+        if self.counts.get('shared_inode_markers'):
+            self.notes.append(SHARED_INODE_NOTE)
         if self.counts.get('markers_missing'):
             self.notes.append('%d deletion markers recorded in image layers\' tar-split files are missing from the layer '
                               'directories (record marker_missing in whiteouts.jsonl): what they deleted shows through'
