@@ -2,6 +2,7 @@
 
     source .venv/dfir-env.sh
     python benchmarks/run.py export            # 1 GiB in 10,000 files, and 2x that
+    python benchmarks/run.py whiteouts         # 100,000 entries and 1,000 whiteouts (see benchmarks/whiteouts.py)
 
 `export`: `container_export mode=merged` (from the layers on disk, through Ansible, the
 module run by Debian's /usr/bin/python3) writing a tar and its SHA-256, against
@@ -157,15 +158,21 @@ def bench_export(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('benchmark', choices=['export'])
+    parser.add_argument('benchmark', choices=['export', 'whiteouts'])
     parser.add_argument('--files', type=int, default=10000, help='files of %d bytes in the 1x container' % FILE_SIZE)
+    parser.add_argument('--entries', type=int, default=100000, help='whiteouts: entries of the writable layer')
+    parser.add_argument('--whiteouts', type=int, default=1000, help='whiteouts: image files the container deletes')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--out-dir', default=os.environ.get('DFIR_TEST_TMP', '/var/tmp'),
                         help='where the tars are written (default /var/tmp)')
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit('run as root: the benchmark starts its own dockerd')
-    bench_export(args)
+    if args.benchmark == 'whiteouts':
+        from benchmarks.whiteouts import bench_whiteouts
+        bench_whiteouts(args)
+    else:
+        bench_export(args)
 
 
 if __name__ == '__main__':

@@ -450,6 +450,18 @@ class LayerStack:
                 pass
         return None
 
+    def probe(self, layer, dir_fd, name):
+        """What one layer's directory (open as `dir_fd`) holds for `name`: None, 'whiteout', or its lstat."""
+        return self._probe(layer, dir_fd, name)
+
+    def merged_dir(self, path):
+        """(layer, fd) newest first of the directory `path` as the merged view holds it, or []; the caller closes."""
+        return self._open_dir_layers(split_path(path))
+
+    def is_opaque(self, dir_fd):
+        """True when the directory open as `dir_fd` hides the same directory in the layers below."""
+        return self._is_opaque(dir_fd)
+
     def _lookup_in_parent(self, parts):
         """The merged entry at `parts` (no symlink followed), detached from the fds closed on return."""
         parent = self._open_dir_layers(parts[:-1])
