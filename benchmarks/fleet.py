@@ -9,7 +9,8 @@ Hosts are real: an sshd on 127.0.0.N paired with its own dockerd (tests/support/
 as an unprivileged user with sudo. Each measurement is the wall time of the whole ansible-playbook run,
 the median of --rounds runs.
 
-    source .venv/dfir-env.sh && python benchmarks/fleet.py triage|fleet [--rounds 3]
+    source .venv/dfir-env.sh && python benchmarks/run.py triage|fleet [--rounds 3]
+    (or python benchmarks/fleet.py triage|fleet [--rounds 3])
 
 Run as root (it starts sshd and dockerd per host). Addresses 127.0.0.31 and up.
 """

@@ -26,6 +26,7 @@ import stat
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
     describe_os_error,
     is_real_dir,
+    list_dir,
     read_small,
     read_text,
 )
@@ -115,7 +116,7 @@ class DockerRoot:
         if not is_real_dir(path):
             raise NotADockerRoot('docker_root %s is not a directory' % path)
         try:
-            entries = set(os.listdir(path))
+            entries = set(list_dir(path))
         except OSError as exc:
             raise NotADockerRoot('docker_root %s cannot be read: %s' % (path, describe_os_error(exc)))
         self.path = path
@@ -152,7 +153,7 @@ class DockerRoot:
 
     def container_ids(self):
         try:
-            names = os.listdir(os.path.join(self.path, 'containers'))
+            names = list_dir(os.path.join(self.path, 'containers'))
         except OSError:
             return []
         return sorted(name for name in names if CONTAINER_ID.match(name))

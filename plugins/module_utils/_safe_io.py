@@ -169,6 +169,16 @@ def read_text(path, limit=16 * 1024 * 1024):
     return read_small(path, limit).decode('utf-8', 'surrogateescape')
 
 
+def list_dir(path):
+    """The names in a directory, listed with O_NOATIME (listing updates a directory's atime) and
+    never through a symlink in the last component."""
+    fd = open_noatime(path, os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
 def is_real_dir(path):
     """A directory that is not reached through a symlink in its last component."""
     try:

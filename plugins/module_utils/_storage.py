@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.dfir.docker.plugins.module_utils._safe_io import read_text
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import list_dir, read_text
 
 
 class StorageDriver:
@@ -72,7 +72,7 @@ class Overlay2Driver(StorageDriver):
         """
         links = {}
         try:
-            names = os.listdir(self.base)
+            names = list_dir(self.base)
         except OSError:
             return links
         for name in names:

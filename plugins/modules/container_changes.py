@@ -9,165 +9,286 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: container_changes
-short_description: Count what each container changed in its filesystem, as the Docker daemon reports it
+short_description: The change set of each container's writable layer, like docker diff, and what docker diff cannot say
 version_added: 0.1.0
 description:
-  - For each container, asks the daemon for the paths the container added, changed and deleted compared
-    with its image (C(GET /containers/{id}/changes), what C(docker diff) shows), and returns the counts.
-  - With O(evidence_dir), the daemon's answer is kept byte for byte as C(containers/<full id>/changes.json).
-  - Meant for triage, to see at a glance which containers changed much. It needs the daemon; without one
-    (V(disk), or V(auto) when no daemon answers) nothing is counted and each container says why.
-  - The daemon computes the list by reading the container's writable layer itself, as C(docker diff) does;
-    the directories it reads may get a new access time. A full acquisition reads the layers on its own,
-    without changing access times.
+  - For each container, compares its writable layer with the layers below it (the init layer and the image layers,
+    merged as overlayfs or aufs merges them) and writes every change into
+    C(containers/<full id>/changes.jsonl), one JSON line each, with C(changes.json) beside it (counts, the layer
+    table, problems, and the daemon's own list compared when asked).
+  - C(change) is V(A) (added; nothing below holds the path), V(C) (changed; it hides an entry below) or V(D)
+    (deleted; a whiteout, or an entry below an opaque directory that the writable layer does not hold again), as
+    C(docker diff) says them.
+  - Beyond C(docker diff), each V(C) says how (C(detail)) - V(content_changed) (the SHA-256 of the file and of the
+    one below differ), V(metadata_changed) (same content; C(differs) lists mode, uid, gid, mtime, size, xattrs...),
+    V(copied_up_unchanged) (overlay copied it up and nothing differs), V(type_changed), V(replaced) (an opaque
+    directory over a directory below, everything in it hidden), or V(content_not_compared) (O(hash=none)) - and
+    every V(C) and V(D) carries C(before), the entry it shadows, with its layer (index, diff id, the build step
+    that made it), type, size, mode, owner, mtime and SHA-256. C(now) is the entry in the writable layer.
+  - A directory of the writable layer that exists below is V(C), as in C(docker diff) (overlay copies a directory up
+    only to change something in it); C(differs) says whether its own metadata changed. The result is a superset of
+    what the daemon lists; with O(daemon_cross_check) the module compares them.
+  - Read from the layers on disk, for running, stopped and dead containers alike, live or from a dead host's Docker
+    root, without mounting anything (see M(dfir.docker.container_export) for how the Docker root is read).
 author:
-  - dfir.docker maintainers (@dfir-docker)
+  - dfir.docker contributors (@dfir-docker)
 extends_documentation_fragment:
   - dfir.docker.common
   - dfir.docker.common.containers
 options:
   evidence_dir:
-    description: When set, write each container's C(changes.json) into this staging directory, hashed while written.
+    description:
+      - The staging directory on the host that artifacts are written into, created (mode 0700) when missing. Each
+        artifact is hashed while written and renamed only when complete; a failed one is removed and not recorded.
+      - Required unless O(counts_only) is set.
     type: path
+  hash:
+    description:
+      - Which files to hash (SHA-256, read with C(O_NOATIME), never through a symlink).
+      - V(changed) hashes each changed file and the one below it (how V(content_changed) is told from
+        V(metadata_changed)), and each deleted file below a whiteout; V(all) also hashes added files; V(none) hashes
+        nothing.
+    type: str
+    choices: [changed, all, none]
+    default: changed
+  counts_only:
+    description:
+      - Only count the changes (V(A), V(C), V(D) and the details), hashing nothing and writing nothing (no
+        O(evidence_dir) needed), for a quick triage.
+    type: bool
+    default: false
+  daemon_cross_check:
+    description:
+      - After reading the layers, ask the daemon for its own list (C(GET /containers/{id}/changes), what C(docker diff)
+        shows) and report every change it lists that this module's records do not account for.
+      - Off by default. The daemon reads the layers itself to answer, through the path lookup and without
+        C(O_NOATIME); on a running container the access times of directories and symbolic links in the layers move.
+        The module's own reading is done first either way.
+    type: bool
+    default: false
+  result_entries:
+    description: How many change records each container's result shows (C(changes)); the JSON Lines file holds all.
+    type: int
+    default: 50
+  read_only_view:
+    description:
+      - Read the Docker root through a detached read-only, noatime clone of its mount when the kernel allows it;
+        V(false) reads it with C(O_NOATIME) only.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
-    description: Asks the daemon and returns the counts; in check mode nothing is written to O(evidence_dir).
+    description: In check mode, walks the layers without reading file data and reports the artifacts it would write.
+notes:
+  - Run with C(become=true), before anything that might change the containers.
+  - When the Docker root cannot be read but the daemon answers, the daemon's own list is recorded instead (paths and
+    V(A)/V(C)/V(D) only), and a note says so.
+  - A Docker root copied without its device files has lost its overlay whiteouts, so deletions are invisible there.
+  - For V(vfs), which keeps a full copy per layer, the change set is not computed from disk.
 '''
 
 EXAMPLES = r'''
-- name: Which containers changed the most?
+- name: The change set of every container, each changed file hashed against the one below
   dfir.docker.container_changes:
+    evidence_dir: /var/tmp/dfir/case-42
   become: true
-  register: changed_files
 
-- name: Show them, most changes first
-  ansible.builtin.debug:
-    msg: "{{ changed_files.containers | selectattr('changes') | sort(attribute='changes.total', reverse=true)
-             | map(attribute='name') | list }}"
+- name: Counts only, for triage
+  dfir.docker.container_changes:
+    counts_only: true
+  become: true
+  register: changes
+
+- name: One container, every added file hashed too, compared with what docker diff says
+  dfir.docker.container_changes:
+    containers: [web]
+    hash: all
+    daemon_cross_check: true
+    evidence_dir: /var/tmp/dfir/case-42
+  become: true
 '''
 
 RETURN = r'''
-containers:
-  description: One entry per requested container.
-  returned: always
-  type: list
-  elements: dict
-  contains:
-    id: {description: Full container id., type: str, returned: always}
-    name: {description: Container name., type: str, returned: always}
-    failed: {description: Whether the daemon could not answer for this container., type: bool, returned: always}
-    msg: {description: What happened., type: str, returned: always}
-    changes:
-      description:
-        - Counts of paths the container V(added), V(changed) and V(deleted), and their V(total);
-          null when nothing could be counted.
-      type: dict
-      returned: always
-    notes: {description: "Why nothing was counted, when so.", type: list, elements: str, returned: always}
-    artifacts: {description: Paths of the artifacts written for this container., type: list, elements: str, returned: always}
 artifacts:
-  description: Artifacts written into O(evidence_dir) (kind C(container_changes)), or planned in check mode.
+  description:
+    - Every artifact written, with path, kind, sha256, size, container_id, collected_at and source.
+    - Kinds are C(container_changes) (C(changes.jsonl), with C(lines)) and C(container_changes_report) (C(changes.json)).
   returned: always
   type: list
   elements: dict
+containers:
+  description:
+    - One entry per requested container with id, name, state, failed, msg, notes, artifacts, C(counts) (V(A), V(C),
+      V(D), entries_scanned, and one count per detail), C(changes) (the first O(result_entries) records, as in the
+      JSON Lines file), C(daemon_cross_check) (when asked - how many changes the daemon listed, and those no record
+      accounts for, the first 50 and their number), C(timings) and C(layers) (the stack, oldest first).
+  returned: always
+  type: list
+  elements: dict
+read_method:
+  description: How the Docker root was read, and why the read-only view was not used when it was not.
+  returned: when the Docker root was read
+  type: dict
 errors:
-  description: What failed, one message per problem.
+  description: What failed, one message per problem, naming the container and the cause.
   returned: always
   type: list
   elements: str
+source:
+  description: The source used for the inventory, V(api) or V(disk).
+  returned: success
+  type: str
+started_at:
+  description: UTC ISO 8601.
+  returned: always
+  type: str
+finished_at:
+  description: UTC ISO 8601.
+  returned: always
+  type: str
 '''
 
-import json
-from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
+import time
 
-from ansible_collections.dfir.docker.plugins.module_utils._changes import count_changes
+from ansible_collections.dfir.docker.plugins.module_utils._changes import ChangeSet, missing_from
 from ansible_collections.dfir.docker.plugins.module_utils._common import (
     DfirModule,
     containers_argument_spec,
     source_argument_spec,
 )
-from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineNotFound
-from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceError, planned
+from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError
+from ansible_collections.dfir.docker.plugins.module_utils._fs_export import RESULT_LIST_LIMIT, ExportAborted
+from ansible_collections.dfir.docker.plugins.module_utils._layer_run import LayerJob, run_jobs
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error
+from ansible_collections.dfir.docker.plugins.module_utils._whiteouts import Hasher
 
-NO_DAEMON = 'the daemon is not being read (source %s), so its list of changes is not available'
-
-
-# The daemon walks each writable layer to answer: a few requests at once keep both cores busy.
-PARALLEL_REQUESTS = 4
-
-
-def ask_daemon(client, container_id):
-    """(raw answer, parsed entries, error message) of GET /containers/{id}/changes."""
-    try:
-        raw = client.get_raw('/containers/%s/changes' % quote(container_id, safe=''))
-        return raw, json.loads(raw.decode('utf-8')) or [], None
-    except EngineNotFound:
-        return None, None, 'container %s no longer exists (removed during collection)' % container_id
-    except (EngineAPIError, ValueError) as exc:
-        return None, None, 'the daemon did not list the changes of %s: %s' % (container_id, exc)
+LETTERS = {0: 'C', 1: 'A', 2: 'D'}
 
 
-def one_container(dfir, target, container_id, facts, answer):
-    outcome = {'id': container_id, 'name': (facts or {}).get('name'), 'failed': False, 'msg': 'counted',
-               'changes': None, 'notes': [], 'artifacts': []}
-    if target.client is None:
-        outcome.update(msg='not counted', notes=[NO_DAEMON % target.source])
-        return outcome
-    raw, entries, error = answer
-    if error:
-        outcome.update(failed=True, msg=error)
-        return outcome
-    outcome['changes'] = count_changes(entries)
-    relpath = 'containers/%s/changes.json' % container_id
-    if dfir.evidence is None:
-        return outcome
-    if dfir.check_mode:
-        dfir.planned.append(planned(relpath, 'container_changes', len(raw), container_id, 'api'))
-        return outcome
-    try:
-        dfir.evidence.write_bytes(relpath, raw, 'container_changes', container_id, 'api', {'counts': outcome['changes']})
-        outcome['artifacts'].append(relpath)
-    except EvidenceError as exc:
-        outcome.update(failed=True, msg=str(exc))
-    return outcome
+class ChangesJob(LayerJob):
+    """The change set of one container's writable layer."""
 
+    def execute(self):
+        started = time.monotonic()
+        self.timings = {}
+        self.counts = {}
+        self.shown = []
+        self.cross = None
+        if self.open_stack() is None:
+            if self.live and not self.params['counts_only']:
+                reason = '; '.join(self.errors)
+                self.errors[:] = []
+                self.from_daemon_only(reason)
+            return self.result(started)
+        if self.stack.layer('container').full_copy:
+            self.errors.append('the vfs driver keeps a full copy of the filesystem per layer: the change set is not '
+                               'computed from disk')
+            return self.result(started)
+        hashing = self.params['hash'] != 'none' and not self.params['counts_only'] and not self.dfir.check_mode
+        check = self.params['daemon_cross_check'] and self.live and not self.params['counts_only']
+        try:
+            changes = ChangeSet(self.stack, Hasher() if hashing else None, self.params['hash'] == 'all',
+                                self.run.ids, self.tick, keep_keys=check)
+        except OSError as exc:
+            self.errors.append(describe_os_error(exc))
+            return self.result(started)
+        try:
+            if self.params['counts_only']:
+                for _record in changes.records():
+                    pass
+            else:
+                self.write(changes)
+        except ExportAborted as exc:
+            self.errors.append(str(exc))
+        except OSError as exc:
+            self.errors.append('the layers could not be read: %s' % describe_os_error(exc))
+        self.counts = changes.counts
+        self.timings['walk'] = round(time.monotonic() - started, 3)
+        if changes.problems:
+            self.notes.append('%d entries could not be read completely (listed in changes.json)' % len(changes.problems))
+        if check and not self.errors:
+            self.cross_check(changes)
+        if not self.params['counts_only']:
+            self.write_json('containers/%s/changes.json' % self.id, {
+                'whiteout_format': self.stack.whiteout_format,
+                'layers': [layer.describe() for layer in self.stack.layers],
+                'counts': self.counts,
+                'problems': changes.problems,
+                'daemon_cross_check': self.cross,
+                'notes': self.notes,
+            }, 'container_changes_report')
+        return self.result(started)
 
-def collect(dfir):
-    target = dfir.open_target()
-    dfir.planned = []
-    if dfir.params['evidence_dir']:
-        dfir.open_evidence()
-    ids, facts_by_id, selection_errors, _listing_errors = target.select(dfir.params['containers'])
-    outcomes = []
-    for requested, message in selection_errors:
-        dfir.errors.append(message)
-        outcomes.append({'requested': requested, 'failed': True, 'msg': message, 'changes': None, 'notes': [],
-                         'artifacts': []})
-    answers = {}
-    if target.client is not None and ids:
-        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
-            answers = dict(zip(ids, pool.map(lambda container_id: ask_daemon(target.client, container_id), ids)))
-    for container_id in ids:
-        outcome = one_container(dfir, target, container_id, facts_by_id.get(container_id), answers.get(container_id))
-        if outcome['failed']:
-            dfir.errors.append('container %s: %s' % (container_id, outcome['msg']))
-        outcomes.append(outcome)
-    if target.client is None and ids:
-        dfir.warnings.append(NO_DAEMON % target.source)
-    result = {'containers': outcomes}
-    if dfir.check_mode:
-        result['artifacts'] = dfir.planned
-        dfir.finish(result, changed=bool(dfir.planned))
-    dfir.finish(result)
+    def result(self, started):
+        self.timings['total'] = round(time.monotonic() - started, 3)
+        more = {'counts': self.counts, 'timings': self.timings}
+        if not self.params['counts_only']:
+            more.update(changes=self.shown, daemon_cross_check=self.cross)
+        total = sum(self.counts.get(letter, 0) for letter in 'ACD')
+        return self.outcome('%d changes' % total, **more)
+
+    def write(self, changes):
+        self.write_jsonl('containers/%s/changes.jsonl' % self.id, 'container_changes', self.shown_records(changes.records()),
+                         {'whiteout_format': self.stack.whiteout_format})
+
+    def shown_records(self, records):
+        limit = self.params['result_entries']
+        for record in records:
+            if len(self.shown) < limit:
+                self.shown.append(record)
+            yield record
+
+    def daemon_changes(self):
+        try:
+            return self.target.client.container_changes(self.id), None
+        except EngineAPIError as exc:
+            return None, str(exc)
+
+    def cross_check(self, changes):
+        listed, problem = self.daemon_changes()
+        if listed is None:
+            self.cross = {'error': problem}
+            self.notes.append('daemon_cross_check: the daemon gave no change list: %s' % problem)
+            return
+        missing = missing_from(changes.keys, listed)
+        self.cross = {'daemon_changes': len(listed), 'ours': sum(changes.counts[letter] for letter in 'ACD'),
+                      'missing': missing[:RESULT_LIST_LIMIT], 'missing_total': len(missing), 'agrees': not missing}
+        if missing:
+            self.notes.append('daemon_cross_check: the daemon lists %d changes no record accounts for (a running '
+                              'container may have changed in between): %s'
+                              % (len(missing), ', '.join('%s %s' % (item['change'], item['path'])
+                                                         for item in missing[:10])))
+
+    def from_daemon_only(self, reason):
+        """No layers on disk: record the daemon's list, and say so."""
+        listed, problem = self.daemon_changes()
+        if listed is None:
+            self.errors.append('%s, and the daemon gave no change list: %s' % (reason, problem))
+            return
+        self.notes.append('%s: the change list is the daemon\'s own (paths and A/C/D only)' % reason)
+        records = ({'change': LETTERS.get(item.get('Kind'), str(item.get('Kind'))), 'path': item.get('Path'),
+                    'source': 'api'} for item in sorted(listed, key=lambda item: item.get('Path') or ''))
+        self.write_jsonl('containers/%s/changes.jsonl' % self.id, 'container_changes', self.shown_records(records),
+                         source='api')
+        for item in listed:
+            letter = LETTERS.get(item.get('Kind'), str(item.get('Kind')))
+            self.counts[letter] = self.counts.get(letter, 0) + 1
 
 
 def main():
     spec = source_argument_spec()
     spec.update(containers_argument_spec())
-    spec['evidence_dir'] = dict(type='path')
-    DfirModule(spec).run(collect)
+    spec.update(
+        evidence_dir=dict(type='path'),
+        hash=dict(type='str', choices=['changed', 'all', 'none'], default='changed'),
+        counts_only=dict(type='bool', default=False),
+        daemon_cross_check=dict(type='bool', default=False),
+        result_entries=dict(type='int', default=50),
+        read_only_view=dict(type='bool', default=True),
+    )
+    module = DfirModule(spec, required_if=[('counts_only', False, ['evidence_dir'])])
+    module.run(lambda dfir: run_jobs(dfir, ChangesJob, writes=not dfir.params['counts_only']))
 
 
 if __name__ == '__main__':

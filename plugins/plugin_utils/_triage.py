@@ -18,7 +18,6 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.dfir.docker.plugins.module_utils._changes import count_changes
 from ansible_collections.dfir.docker.plugins.plugin_utils import _case
 from ansible_collections.dfir.docker.plugins.plugin_utils._hosts import host_status
 
@@ -42,6 +41,16 @@ def _load(host_dir, relative):
             return json.loads(handle.read().decode('utf-8'))
     except (OSError, ValueError):
         return None
+
+
+def change_counts(report):
+    """{added, changed, deleted, total} from container_changes' changes.json report (counts A, C, D), or None."""
+    counts = (report or {}).get('counts') if isinstance(report, dict) else None
+    if not isinstance(counts, dict):
+        return None
+    found = {'added': counts.get('A', 0), 'changed': counts.get('C', 0), 'deleted': counts.get('D', 0)}
+    found['total'] = sum(found.values())
+    return found
 
 
 def signals(facts, processes, disagreements):
@@ -69,8 +78,7 @@ def container_row(host, facts, paths, host_dir, disagreements, selected):
     container_id = facts.get('id')
     process_map = _load(host_dir, paths.get((container_id, 'process_map')))
     processes = (process_map or {}).get('processes')
-    changes_path = paths.get((container_id, 'container_changes'))
-    changes = count_changes(_load(host_dir, changes_path)) if changes_path else None
+    changes = change_counts(_load(host_dir, paths.get((container_id, 'container_changes_report'))))
     return {
         'host': host,
         'id': container_id,
@@ -84,8 +92,8 @@ def container_row(host, facts, paths, host_dir, disagreements, selected):
         'users': sorted(set(str((process.get('container_user_names') or {}).get('effective')
                                 or (process.get('container_uids') or {}).get('effective'))
                             for process in processes or [])),
-        # Counted from the daemon's list (container_changes). Issue 4's whiteouts/changes module will
-        # count from the layers on disk too (any source); its count belongs here, beside this one.
+        # What container_changes counted in the writable layer against the layers below (docker diff's
+        # A, C and D, read from the layers on disk, live or not); None when it did not run for this container.
         'changes': changes,
         'signals': signals(facts, processes, disagreements),
     }

@@ -3,7 +3,6 @@
 import json
 import os
 
-from ansible_collections.dfir.docker.plugins.module_utils._changes import count_changes
 from ansible_collections.dfir.docker.plugins.plugin_utils import _hosts, _triage
 
 WEB, JOB, ODD = 'a' * 64, 'b' * 64, 'c' * 64
@@ -33,16 +32,17 @@ def make_case(tmp_path):
     write(os.path.join(host, 'containers', WEB, 'processes.json'), {'processes': [
         {'host_pid': 10, 'exe': '/usr/sbin/nginx', 'exe_deleted': False, 'container_user_names': {'effective': 'root'}},
         {'host_pid': 11, 'exe': '/tmp/.x (deleted)', 'exe_deleted': True, 'container_user_names': {'effective': 'app'}}]})
-    changes = [{'Path': '/tmp', 'Kind': 0}, {'Path': '/tmp/.x', 'Kind': 1}, {'Path': '/etc/audit.conf', 'Kind': 2}]
-    write(os.path.join(host, 'containers', WEB, 'changes.json'), changes)
-    write(os.path.join(host, 'containers', JOB, 'changes.json'), [{'Path': '/out', 'Kind': 1}])
+    # container_changes' report: counts by docker diff's letters, and by detail
+    write(os.path.join(host, 'containers', WEB, 'changes.json'),
+          {'counts': {'A': 1, 'C': 1, 'D': 1, 'entries_scanned': 9, 'content_changed': 1}, 'layers': []})
+    write(os.path.join(host, 'containers', JOB, 'changes.json'), {'counts': {'A': 1, 'C': 0, 'D': 0}})
     write(os.path.join(host, 'collection.json'), {
         'host': 'web-01', 'selected_containers': [WEB, JOB], 'steps': [], 'fetch_problems': [],
         'artifacts': [
             {'path': 'engine.json', 'kind': 'engine_facts', 'container_id': None},
             {'path': 'containers/%s/processes.json' % WEB, 'kind': 'process_map', 'container_id': WEB},
-            {'path': 'containers/%s/changes.json' % WEB, 'kind': 'container_changes', 'container_id': WEB},
-            {'path': 'containers/%s/changes.json' % JOB, 'kind': 'container_changes', 'container_id': JOB},
+            {'path': 'containers/%s/changes.json' % WEB, 'kind': 'container_changes_report', 'container_id': WEB},
+            {'path': 'containers/%s/changes.json' % JOB, 'kind': 'container_changes_report', 'container_id': JOB},
         ]})
     return case_dir
 
@@ -93,10 +93,10 @@ def test_a_file_that_is_not_recorded_in_the_collection_is_not_read(tmp_path):
     assert rows['job']['processes'] is None
 
 
-def test_the_daemon_change_list_is_counted_by_kind_and_null_means_none():
-    assert count_changes(None) == {'added': 0, 'changed': 0, 'deleted': 0, 'total': 0}
-    assert count_changes([{'Kind': 1}, {'Kind': 1}, {'Kind': 2}, {'Kind': 9}, 'junk']) == {
-        'added': 2, 'changed': 0, 'deleted': 1, 'total': 3}
+def test_change_counts_come_from_the_report_and_anything_else_is_none():
+    assert _triage.change_counts({'counts': {'A': 2, 'C': 1, 'D': 3, 'entries_scanned': 40}}) == {
+        'added': 2, 'changed': 1, 'deleted': 3, 'total': 6}
+    assert _triage.change_counts(None) is None and _triage.change_counts([{'Kind': 1}]) is None
 
 
 def test_host_status_failed_partial_collected_and_the_empty_selection_note():
