@@ -2,8 +2,8 @@
 
 - triage: playbooks/triage.yml over SSH on one host holding 50 containers, against the same host
   holding 1 container (wanted: at most 1.5);
-- fleet: playbooks/acquire.yml over 4 hosts with forks 4, against the same acquisition of 1 host
-  (goal: at most 2.0 on a 2-core machine, where 4 hosts share the cores).
+- fleet: playbooks/acquire.yml (the role's default dfir_collect) over 4 hosts with forks 4, against the
+  same acquisition of 1 host (goal: at most 2.0 on a 2-core machine, where 4 hosts share the cores).
 
 Hosts are real: an sshd on 127.0.0.N paired with its own dockerd (tests/support/fleet.py), reached
 as an unprivileged user with sudo. Each measurement is the wall time of the whole ansible-playbook run,
@@ -108,7 +108,8 @@ def bench_fleet(rounds):
             single_times.append(bench.timed_run('acquire.yml', first, 4))
             fleet_times.append(bench.timed_run('acquire.yml', names, 4))
         single, fleet = statistics.median(single_times), statistics.median(fleet_times)
-    print('acquire.yml (process_map, inspect, logs) over SSH, forks 4, median of %d, on %d cores:' % (rounds, os.cpu_count()))
+    print('acquire.yml (the role\'s default dfir_collect) over SSH, forks 4, median of %d, on %d cores:'
+          % (rounds, os.cpu_count()))
     print('  1 host     %7.2f s   %s' % (single, ' '.join('%.2f' % item for item in single_times)))
     print('  4 hosts    %7.2f s   %s' % (fleet, ' '.join('%.2f' % item for item in fleet_times)))
     print('  ratio 4/1  %7.2f   (goal: at most 2.0 on this 2-core machine)' % (fleet / single))
