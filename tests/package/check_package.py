@@ -109,6 +109,10 @@ def demo(collections):
               'the demo did not say it used the installed collection')
         check('signature for demo-examiner' in text and 'The exploit, as the incident container logged it' in text,
               'the demo did not verify its case or show the exploit')
+        # The demo keeps its cases in the checkout's cases/; this one was only a check.
+        sealed = re.search(r'^Done\. The sealed case is (\S+)$', text, re.M)
+        if sealed and os.path.dirname(sealed.group(1)) == os.path.join(REPO, 'cases'):
+            shutil.rmtree(sealed.group(1))
     finally:
         daemon.stop()
         shutil.rmtree(daemon.base, ignore_errors=True)
