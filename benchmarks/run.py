@@ -160,7 +160,8 @@ def bench_export(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('benchmark', choices=['export', 'whiteouts', 'triage', 'fleet'])
+    parser.add_argument('benchmark', choices=['export', 'whiteouts', 'volatile', 'triage', 'fleet', 'all'])
+    parser.add_argument('--mib', type=int, default=256, help='volatile: memory the dumped process holds (MiB)')
     parser.add_argument('--files', type=int, default=10000, help='files of %d bytes in the 1x container' % FILE_SIZE)
     parser.add_argument('--entries', type=int, default=100000, help='whiteouts: entries of the writable layer')
     parser.add_argument('--whiteouts', type=int, default=1000, help='whiteouts: image files the container deletes')
@@ -170,14 +171,20 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit('run as root: the benchmark starts its own dockerd')
-    if args.benchmark == 'whiteouts':
-        from benchmarks.whiteouts import bench_whiteouts
-        bench_whiteouts(args)
-    elif args.benchmark in ('triage', 'fleet'):
-        from benchmarks.fleet import bench_fleet, bench_triage
-        {'triage': bench_triage, 'fleet': bench_fleet}[args.benchmark](args.rounds)
-    else:
-        bench_export(args)
+    chosen = ['export', 'whiteouts', 'volatile', 'triage', 'fleet'] if args.benchmark == 'all' else [args.benchmark]
+    for name in chosen:
+        print('\n===== benchmark %s =====' % name, flush=True)
+        if name == 'whiteouts':
+            from benchmarks.whiteouts import bench_whiteouts
+            bench_whiteouts(args)
+        elif name == 'volatile':
+            from benchmarks.volatile import bench_volatile
+            bench_volatile(args)
+        elif name in ('triage', 'fleet'):
+            from benchmarks.fleet import bench_fleet, bench_triage
+            {'triage': bench_triage, 'fleet': bench_fleet}[name](args.rounds)
+        else:
+            bench_export(args)
 
 
 if __name__ == '__main__':

@@ -120,7 +120,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--mib', type=int, default=256, help='memory the dumped process holds (MiB)')
     parser.add_argument('--rounds', type=int, default=3, help='rounds per measurement; the median is shown')
-    args = parser.parse_args()
+    bench_volatile(parser.parse_args())
+
+
+def bench_volatile(args):
     if os.geteuid() != 0:
         sys.exit('run as root: it reads other processes\' memory and starts its own dockerd')
     work = tempfile.mkdtemp(prefix='dfir-bench-', dir='/var/tmp')
