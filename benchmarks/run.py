@@ -5,6 +5,8 @@
     python benchmarks/run.py whiteouts         # 100,000 entries and 1,000 whiteouts (see benchmarks/whiteouts.py)
     python benchmarks/run.py triage            # triage over SSH, 50 containers / 1 (see benchmarks/fleet.py)
     python benchmarks/run.py fleet             # acquire over SSH, 4 hosts with forks 4 / 1 host (benchmarks/fleet.py)
+    python benchmarks/run.py volatile          # memory dump against gcore, process map against docker top
+    python benchmarks/run.py all               # every one of them, in this order
 
 `export`: `container_export mode=merged` (from the layers on disk, through Ansible, the
 module run by Debian's /usr/bin/python3) writing a tar and its SHA-256, against
