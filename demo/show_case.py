@@ -88,12 +88,58 @@ def describe(case_dir):
     return manifest
 
 
+def read_jsonl(path):
+    """The records of a JSON Lines artifact, or none when the container has no such file."""
+    try:
+        with open(path, 'r', encoding='utf-8') as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except OSError:
+        return []
+
+
+def findings(case_dir, manifest):
+    """What the collected evidence says each container's processes did, deleted and added."""
+    for host in manifest.get('hosts') or []:
+        containers_dir = os.path.join(case_dir, 'hosts', host['name'], 'containers')
+        for container_id in sorted(os.listdir(containers_dir)) if os.path.isdir(containers_dir) else []:
+            base = os.path.join(containers_dir, container_id)
+            processes = {}
+            if os.path.isfile(os.path.join(base, 'processes.json')):
+                processes = load_json(os.path.join(base, 'processes.json'))
+            deleted = [item for item in read_jsonl(os.path.join(base, 'whiteouts.jsonl'))
+                       if item.get('record') == 'marker' and item.get('effect') == 'deleted']
+            added = [item for item in read_jsonl(os.path.join(base, 'changes.jsonl'))
+                     if item.get('change') == 'A' and item.get('type') == 'file']
+            running = processes.get('processes') or []
+            if not (deleted or added or running):
+                continue
+            print('\n%s (%s), from the collected evidence:' % (processes.get('name') or container_id[:12], container_id[:12]))
+            for process in running:
+                print('  process  host pid %-6s container pid %-4s %s (container uid %s = host uid %s)  %s' % (
+                    process.get('host_pid'), process.get('container_pid'),
+                    (process.get('container_user_names') or {}).get('effective'),
+                    (process.get('container_uids') or {}).get('effective'),
+                    (process.get('host_uids') or {}).get('effective'),
+                    ' '.join(process.get('cmdline') or [])[:60]))
+            for item in deleted:
+                origin = next((hidden for hidden in item.get('hides') or [] if hidden.get('was_visible')), {})
+                layer = origin.get('layer') or {}
+                print('  deleted  %s  (from image layer %s: %s; sha256 %s, recovered)' % (
+                    item.get('path'), layer.get('index'), (layer.get('created_by') or '')[:48],
+                    (origin.get('sha256') or '')[:16]))
+            for item in added:
+                now = item.get('now') or {}
+                print('  added    %s  (%s bytes, uid %s, mtime %s)' % (
+                    item.get('path'), now.get('size'), now.get('uid'), now.get('mtime')))
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     try:
-        describe(os.path.abspath(argv[1]))
+        case_dir = os.path.abspath(argv[1])
+        findings(case_dir, describe(case_dir))
     except BrokenPipeError:  # `| head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
