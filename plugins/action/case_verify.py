@@ -32,26 +32,29 @@ class ActionModule(ActionBase):
         case_dir = args['case_dir']
         if not os.path.isdir(case_dir):
             raise AnsibleActionFail('case directory %s does not exist' % case_dir)
+        # The manifest is read once: the signature is checked over these bytes, and the files of the
+        # case are checked against what these same bytes say.
+        read = _case.read_manifest(case_dir)
+        manifest_bytes = read[0]
         try:
-            problems, counts = _case.verify_case(case_dir)
+            problems, counts = _case.verify_case(case_dir, manifest=read)
         except _case.CaseError as exc:
             problems, counts = [str(exc)], {}
         manifest_path = os.path.join(case_dir, _case.MANIFEST)
         signer = args['signer']
         verdict = None
-        if os.path.isfile(manifest_path):
-            manifest = {}
-            try:
-                manifest = _case.read_json(manifest_path)
-            except _case.CaseError as exc:
-                problems.append(str(exc))
-            signer = signer or (manifest.get('signature') or {}).get('signer')
-            if not signer:
+        if manifest_bytes is not None:
+            manifest, _shape_problems = _case.manifest_shape(manifest_bytes)
+            manifest = manifest or {}
+            named = manifest.get('signature')
+            signer = signer or (named.get('signer') if isinstance(named, dict) else None)
+            if not signer or not isinstance(signer, str):
                 problems.append('no signer given and none named in the manifest')
+                signer = None
             else:
                 try:
                     verdict = _sshsig.verify(args['allowed_signers'], signer, manifest_path,
-                                             os.path.join(case_dir, _case.SIGNATURE))
+                                             os.path.join(case_dir, _case.SIGNATURE), data=manifest_bytes)
                 except _sshsig.SigningError as exc:
                     problems.append(str(exc))
             result['summary'] = manifest.get('summary')

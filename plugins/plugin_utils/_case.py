@@ -41,6 +41,14 @@ class CaseError(Exception):
     """The case cannot be opened, filled, sealed or verified; the message says why."""
 
 
+class NotInCase(CaseError):
+    """A name that does not reach a regular file inside the case (absolute, "..", through a symlink)."""
+
+
+class MissingFromCase(CaseError):
+    """A name of the case with no file behind it."""
+
+
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
@@ -128,15 +136,25 @@ def read_json(path):
 
 
 def case_files(case_dir):
-    """Every file of the case as a sorted list of relative paths; a symlink or special file is an error."""
+    """Every file of the case as a sorted list of relative paths; a symlink or special file is an error,
+    and so is a directory that cannot be listed or an entry that cannot be looked at."""
     found = []
     problems = []
-    for parent, dirnames, filenames in os.walk(case_dir):
+
+    def unlisted(exc):
+        problems.append('%s cannot be listed: %s' % (os.path.relpath(exc.filename or case_dir, case_dir),
+                                                      exc.strerror or exc))
+
+    for parent, dirnames, filenames in os.walk(case_dir, onerror=unlisted):
         dirnames.sort()
         for name in dirnames + filenames:
             path = os.path.join(parent, name)
             relative = os.path.relpath(path, case_dir)
-            mode = os.lstat(path).st_mode
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError as exc:
+                problems.append('%s cannot be looked at: %s' % (relative, exc.strerror or exc))
+                continue
             if stat.S_ISLNK(mode):
                 problems.append('%s is a symlink; a case holds only regular files' % relative)
             elif stat.S_ISREG(mode):
@@ -258,44 +276,221 @@ def write_sums(case_dir):
     return hashes
 
 
-def verify_case(case_dir):
-    """Check a sealed case's files against SHA256SUMS and the manifest; return (problems, counts).
+def open_in_case(case_dir, relative):
+    """Open a file of the case by its relative name for reading, never leaving the case.
 
-    The signature is checked separately (see _sshsig.verify).
+    Every directory on the way is opened without following a symlink, and so is the file itself;
+    an absolute name or one with an empty, "." or ".." part is refused. Return a file descriptor, or
+    raise CaseError saying why the name does not reach a regular file inside the case (OSError when
+    the file is there but cannot be read).
+    """
+    if not isinstance(relative, str) or not relative or relative.startswith('/'):
+        raise NotInCase('%r is not a relative path inside the case' % (relative,))
+    parts = relative.split('/')
+    if any(part in ('', '.', '..') for part in parts) or '\0' in relative:
+        raise NotInCase('%r is not a plain relative path inside the case' % (relative,))
+    nofollow = getattr(os, 'O_NOFOLLOW', 0)
+    directory = os.open(case_dir, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        for part in parts[:-1]:
+            try:
+                st = os.stat(part, dir_fd=directory, follow_symlinks=False)
+            except FileNotFoundError:
+                raise MissingFromCase('%s: missing' % relative)
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotInCase('%s: %s is %s, not a directory of the case' % (
+                    relative, part, 'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a directory'))
+            child = os.open(part, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | nofollow, dir_fd=directory)
+            os.close(directory)
+            directory = child
+        try:
+            st = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            raise MissingFromCase('%s: missing' % relative)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotInCase('%s: %s, not a regular file' % (relative, 'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a file'))
+        return os.open(parts[-1], os.O_RDONLY | nofollow, dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
+def sha256_in_case(case_dir, relative):
+    """SHA-256 of a file of the case, never of a file outside it and never an exception.
+
+    Return (digest, None), or (None, error): a NotInCase, a MissingFromCase, or a CaseError for a
+    file that is there but cannot be read (permissions, I/O); each error's message names the file.
+    """
+    try:
+        fd = open_in_case(case_dir, relative)
+    except CaseError as exc:
+        return None, exc
+    except OSError as exc:
+        return None, CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
+    digest = hashlib.sha256()
+    try:
+        while True:
+            data = os.read(fd, CHUNK_SIZE)
+            if not data:
+                break
+            digest.update(data)
+    except OSError as exc:
+        return None, CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
+    finally:
+        os.close(fd)
+    return digest.hexdigest(), None
+
+
+def read_in_case(case_dir, relative):
+    """The bytes of a file of the case, or (None, error) as sha256_in_case says it."""
+    try:
+        fd = open_in_case(case_dir, relative)
+    except CaseError as exc:
+        return None, exc
+    except OSError as exc:
+        return None, CaseError('%s cannot be read: %s' % (relative, exc.strerror or exc))
+    chunks = []
+    try:
+        while True:
+            data = os.read(fd, CHUNK_SIZE)
+            if not data:
+                break
+            chunks.append(data)
+    except OSError as exc:
+        return None, CaseError('%s cannot be read: %s' % (relative, exc.strerror or exc))
+    finally:
+        os.close(fd)
+    return b''.join(chunks), None
+
+
+def read_manifest(case_dir):
+    """The bytes of manifest.json as they are on disk, or (None, problem). Read once, so that what is
+    checked against the files is exactly what the signature is checked over."""
+    data, error = read_in_case(case_dir, MANIFEST)
+    if isinstance(error, MissingFromCase):
+        return None, '%s is missing' % MANIFEST
+    if isinstance(error, NotInCase):
+        return None, '%s is not a regular file of the case: %s' % (MANIFEST, error)
+    if error is not None:
+        return None, str(error)
+    return data, None
+
+
+HEX64 = re.compile(r'^[0-9a-f]{64}$')
+
+
+def manifest_shape(data):
+    """Parse the manifest's bytes; return (document, problems). A document of another shape than
+    case_seal writes is named as a problem, and only its usable parts are returned."""
+    try:
+        document = json.loads(data.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, ['%s is not valid JSON: %s' % (MANIFEST, exc)]
+    if not isinstance(document, dict):
+        return None, ['%s is not a JSON object but %s' % (MANIFEST, type(document).__name__)]
+    problems = []
+    files = document.get('files')
+    if not isinstance(files, dict):
+        problems.append('%s: "files" is %s, not an object of file names and SHA-256 hashes'
+                        % (MANIFEST, 'missing' if files is None else type(files).__name__))
+        files = {}
+    usable = {}
+    for name, digest in sorted(files.items()):
+        if not isinstance(digest, str) or not HEX64.match(digest):
+            problems.append('%s: "files" gives %r for %s, not a SHA-256 hash' % (MANIFEST, digest, name))
+        else:
+            usable[name] = digest
+    artifacts = document.get('artifacts')
+    if artifacts is None:
+        artifacts = []
+    if not isinstance(artifacts, list):
+        problems.append('%s: "artifacts" is %s, not a list' % (MANIFEST, type(artifacts).__name__))
+        artifacts = []
+    records = []
+    for index, artifact in enumerate(artifacts):
+        if not isinstance(artifact, dict) or not isinstance(artifact.get('path'), str):
+            problems.append('%s: artifact %d is not a record with a path' % (MANIFEST, index))
+        else:
+            records.append(artifact)
+    document = dict(document, files=usable, artifacts=records)
+    return document, problems
+
+
+def verify_case(case_dir, manifest=None):
+    """Check a sealed case's files against the signed manifest and SHA256SUMS; return (problems, counts).
+
+    The signed manifest is the authority: every file of the case but the seal's own files
+    (SEAL_FILES) must be in its "files", with that hash. SHA256SUMS, which is not signed, must agree
+    with the case too, and a line of it naming anything outside the case is a problem, neither checked
+    nor counted. counts['files'] is the number of SHA256SUMS lines that were checked and match.
+
+    manifest: what read_manifest() gave the caller, who checks the signature over those very bytes
+    (see _sshsig.verify), so that the files are checked against exactly what was signed; read here
+    when not given.
     """
     problems = []
-    sums_path = os.path.join(case_dir, SUMS)
-    if not os.path.isfile(sums_path):
-        return ['%s is missing: the case was never sealed' % SUMS], {}
-    with open(sums_path, 'r', encoding='utf-8', errors='surrogateescape', newline='') as handle:
-        listed = parse_sums(handle.read())
+    files, layout_problems = case_files(case_dir)
+    problems.extend(layout_problems)
+
+    manifest_bytes, problem = manifest if manifest is not None else read_manifest(case_dir)
+    if problem:
+        problems.append(problem)
+    manifest = None
+    if manifest_bytes is not None:
+        manifest, shape_problems = manifest_shape(manifest_bytes)
+        problems.extend(shape_problems)
+
+    listed = []
+    data, error = read_in_case(case_dir, SUMS)
+    if isinstance(error, MissingFromCase):
+        return ['%s is missing: the case was never sealed' % SUMS], {'files': 0}
+    if error is not None:
+        problems.append(str(error))
+    else:
+        try:
+            # Names are bytes to sha256sum: one that is not UTF-8 is read as surrogate escapes.
+            listed = parse_sums(data.decode('utf-8', errors='surrogateescape'))
+        except CaseError as exc:
+            problems.append(str(exc))
+
+    matched = 0
     listed_names = set()
     for digest, relative in listed:
         listed_names.add(relative)
-        path = os.path.join(case_dir, relative)
-        if os.path.islink(path) or not os.path.isfile(path):
+        actual, error = sha256_in_case(case_dir, relative)
+        if isinstance(error, MissingFromCase):
             problems.append('%s: listed in %s but missing' % (relative, SUMS))
-            continue
-        actual = sha256_file(path)[0]
-        if actual != digest:
+        elif isinstance(error, NotInCase):
+            problems.append('%s names a file outside the case, not checked: %s' % (SUMS, error))
+        elif error is not None:
+            problems.append(str(error))
+        elif actual != digest:
             problems.append('%s: SHA-256 is %s, %s says %s (the file changed after sealing)' % (relative, actual, SUMS, digest))
-    files, layout_problems = case_files(case_dir)
-    problems.extend(layout_problems)
+        else:
+            matched += 1
+
+    signed = (manifest or {}).get('files') or {}
     for relative in files:
-        if relative != SUMS and relative not in listed_names:
+        if relative == SUMS:
+            continue
+        if relative not in listed_names:
             problems.append('%s: not in %s (added after sealing)' % (relative, SUMS))
-    manifest_path = os.path.join(case_dir, MANIFEST)
-    if os.path.isfile(manifest_path):
-        manifest = read_json(manifest_path)
-        for relative, digest in sorted((manifest.get('files') or {}).items()):
-            path = os.path.join(case_dir, relative)
-            if not os.path.isfile(path):
-                problems.append('%s: listed in the manifest but missing' % relative)
-            elif sha256_file(path)[0] != digest:
-                problems.append('%s: does not match the SHA-256 in the signed manifest' % relative)
-        for artifact in manifest.get('artifacts') or []:
-            if artifact.get('sha256_source') != (manifest.get('files') or {}).get(artifact.get('path')):
-                problems.append('%s: the manifest\'s source hash and file hash disagree' % artifact.get('path'))
-    else:
-        problems.append('%s is missing' % MANIFEST)
-    return sorted(set(problems)), {'files': len(listed)}
+        elif manifest is not None and relative not in signed and relative not in SEAL_FILES:
+            problems.append('%s: not in the signed manifest, although %s lists it (added after sealing)' % (relative, SUMS))
+
+    for relative, digest in sorted(signed.items()):
+        if relative in SEAL_FILES:
+            problems.append('%s: the manifest lists a file of the seal itself' % relative)
+            continue
+        actual, error = sha256_in_case(case_dir, relative)
+        if isinstance(error, MissingFromCase):
+            problems.append('%s: listed in the manifest but missing' % relative)
+        elif isinstance(error, NotInCase):
+            problems.append('%s names a file outside the case: %s' % (MANIFEST, error))
+        elif error is not None:
+            problems.append(str(error))
+        elif actual != digest:
+            problems.append('%s: does not match the SHA-256 in the signed manifest' % relative)
+    for artifact in (manifest or {}).get('artifacts') or []:
+        if artifact.get('sha256_source') != signed.get(artifact['path']):
+            problems.append('%s: the manifest\'s source hash and file hash disagree' % artifact['path'])
+    return sorted(set(problems)), {'files': matched}

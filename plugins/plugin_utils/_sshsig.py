@@ -32,8 +32,11 @@ def ssh_keygen():
     return path
 
 
-def _run(args, env=None, stdin=None, timeout=60):
+def _run(args, env=None, stdin=None, timeout=60, data=None):
     try:
+        if data is not None:
+            return subprocess.run([ssh_keygen()] + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env, timeout=timeout, check=False)
         return subprocess.run([ssh_keygen()] + args, stdin=stdin if stdin is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -169,15 +172,25 @@ def sign(key_path, data_path, passphrase=None, namespace=NAMESPACE):
     return signature
 
 
-def verify(allowed_signers, signer, data_path, signature_path, namespace=NAMESPACE):
-    """Check a signature as `ssh-keygen -Y verify` does; return its one-line verdict."""
+def verify(allowed_signers, signer, data_path, signature_path, namespace=NAMESPACE, data=None):
+    """Check a signature as `ssh-keygen -Y verify` does; return its one-line verdict.
+
+    data: the signed bytes as the caller already read them from data_path (so that the bytes it goes
+    on to use are exactly the ones checked here); read from data_path otherwise.
+    """
     if not os.path.isfile(allowed_signers):
         raise SigningError('allowed_signers file %s does not exist' % allowed_signers)
     if not os.path.isfile(signature_path):
         raise SigningError('%s is missing: the case was never sealed' % os.path.basename(signature_path))
-    with open(data_path, 'rb') as data:
-        result = _run(['-Y', 'verify', '-f', allowed_signers, '-I', signer, '-n', namespace, '-s', signature_path],
-                      stdin=data)
+    command = ['-Y', 'verify', '-f', allowed_signers, '-I', signer, '-n', namespace, '-s', signature_path]
+    if data is not None:
+        result = _run(command, data=data)
+    else:
+        try:
+            with open(data_path, 'rb') as handle:
+                result = _run(command, stdin=handle)
+        except OSError as exc:
+            raise SigningError('%s cannot be read: %s' % (os.path.basename(data_path), exc.strerror or exc))
     verdict = (_clean(result.stdout) + ' ' + _clean(result.stderr)).strip()
     if result.returncode != 0:
         raise SigningError('the signature of %s does not verify for signer %s: %s'

@@ -3,7 +3,9 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -167,3 +169,135 @@ def test_custody_lines_are_one_json_object_each(tmp_path):
 def test_case_ids_that_cannot_name_a_directory_are_refused(case_id):
     with pytest.raises(_case.CaseError):
         _case.check_case_id(case_id)
+
+
+# -- the signed manifest is the authority; SHA256SUMS is not signed ------------------------------------
+
+
+def add_to_sums(case_dir, relative, data=None):
+    """Append a sha256sum line for `relative` (a file of the case, or any name with the hash of `data`)."""
+    if data is None:
+        with open(os.path.join(case_dir, relative), 'rb') as handle:
+            data = handle.read()
+    with open(os.path.join(case_dir, _case.SUMS), 'a') as handle:
+        handle.write('%s  %s\n' % (hashlib.sha256(data).hexdigest(), relative))
+
+
+def test_a_file_sha256sums_lists_but_the_signed_manifest_does_not_is_a_problem(tmp_path):
+    case_dir = str(tmp_path)
+    sealed_case(case_dir)
+    added = os.path.join('hosts', 'h1', 'planted.sh')
+    open(os.path.join(case_dir, added), 'w').write('echo planted\n')
+    add_to_sums(case_dir, added)
+    problems, counts = _case.verify_case(case_dir)
+    assert problems == ['%s: not in the signed manifest, although SHA256SUMS lists it (added after sealing)' % added]
+
+
+def test_a_sha256sums_line_through_a_symlinked_directory_is_neither_checked_nor_counted(tmp_path):
+    case_dir = str(tmp_path / 'case')
+    os.mkdir(case_dir)
+    sealed_case(case_dir)
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (outside / 'secret').write_bytes(b'not evidence\n')
+    os.symlink(str(outside), os.path.join(case_dir, 'hosts', 'h1', 'link'))
+    add_to_sums(case_dir, 'hosts/h1/link/secret', b'not evidence\n')
+    problems, counts = _case.verify_case(case_dir)
+    assert counts['files'] == 5   # the four artifacts and the manifest; not the line through the link
+    assert any('hosts/h1/link/secret' in problem and 'outside the case' in problem for problem in problems), problems
+    assert any('hosts/h1/link is a symlink' in problem for problem in problems), problems
+
+
+def test_lines_outside_the_case_are_not_counted_among_the_files_that_match(tmp_path):
+    case_dir = str(tmp_path / 'case')
+    os.mkdir(case_dir)
+    sealed_case(case_dir)
+    (tmp_path / 'beside').write_bytes(b'beside the case\n')
+    add_to_sums(case_dir, '../beside')
+    add_to_sums(case_dir, 'hosts/./h1/../h1/x', b'x')
+    problems, counts = _case.verify_case(case_dir)
+    assert counts['files'] == 5
+    assert len(problems) == 2 and all(problem.startswith('SHA256SUMS names a file outside the case') for problem in problems)
+
+
+@pytest.mark.parametrize('forged, cause', [
+    (b'{"files": {}, "artifacts": [', 'is not valid JSON'),
+    (b'\xff\xfe{}', 'is not valid JSON'),
+    (b'{"artifacts": []}', '"files" is missing'),
+    (b'{"files": {"custody.jsonl": 5}, "artifacts": []}', 'not a SHA-256 hash'),
+    (b'{"files": {}, "artifacts": "all"}', '"artifacts" is str, not a list'),
+    (b'{"files": {}, "artifacts": [["hosts/x"]]}', 'artifact 0 is not a record with a path'),
+    (b'null', 'is not a JSON object but NoneType'),
+])
+def test_a_manifest_of_another_shape_is_named_with_its_cause(tmp_path, forged, cause):
+    case_dir = str(tmp_path)
+    sealed_case(case_dir)
+    with open(os.path.join(case_dir, _case.MANIFEST), 'wb') as handle:
+        handle.write(forged)
+    problems, _counts = _case.verify_case(case_dir)
+    assert any(problem.startswith(_case.MANIFEST) and cause in problem for problem in problems), problems
+
+
+def test_a_manifest_that_lists_a_file_outside_the_case_is_a_problem(tmp_path):
+    case_dir = str(tmp_path / 'case')
+    os.mkdir(case_dir)
+    sealed_case(case_dir)
+    (tmp_path / 'beside').write_bytes(b'beside\n')
+    path = os.path.join(case_dir, _case.MANIFEST)
+    document = json.load(open(path))
+    document['files']['../beside'] = hashlib.sha256(b'beside\n').hexdigest()
+    _case.write_json(path, document)
+    problems, _counts = _case.verify_case(case_dir)
+    assert any(problem.startswith('manifest.json names a file outside the case') and '../beside' in problem
+               for problem in problems), problems
+
+
+@pytest.mark.parametrize('replacement', ['directory', 'symlink', 'missing'])
+def test_a_manifest_that_is_not_a_regular_file_is_a_problem(tmp_path, replacement):
+    case_dir = str(tmp_path / 'case')
+    os.mkdir(case_dir)
+    sealed_case(case_dir)
+    path = os.path.join(case_dir, _case.MANIFEST)
+    os.rename(path, str(tmp_path / 'moved.json'))
+    if replacement == 'directory':
+        os.mkdir(path)
+    elif replacement == 'symlink':
+        os.symlink(str(tmp_path / 'moved.json'), path)
+    problems, _counts = _case.verify_case(case_dir)
+    assert any(problem.startswith(_case.MANIFEST) for problem in problems), problems
+
+
+def test_the_manifest_given_by_the_caller_is_the_one_checked(tmp_path):
+    """case_verify reads the manifest once, checks its signature over those bytes and hands the same
+    bytes to verify_case: the file on disk is not read again."""
+    case_dir = str(tmp_path)
+    names = sealed_case(case_dir)
+    data, problem = _case.read_manifest(case_dir)
+    assert problem is None
+    assert _case.verify_case(case_dir, manifest=(data, None))[0] == []
+    document = json.loads(data.decode())
+    document['files'][names[0]] = '0' * 64
+    problems, _counts = _case.verify_case(case_dir, manifest=(json.dumps(document).encode(), None))
+    assert problems == sorted(['%s: does not match the SHA-256 in the signed manifest' % names[0],
+                               '%s: the manifest\'s source hash and file hash disagree' % names[0]])
+
+
+@pytest.mark.parametrize('unreadable', [_case.MANIFEST, _case.SUMS, 'hosts/h1'])
+def test_a_seal_file_or_directory_the_verifier_cannot_read_is_named_not_a_traceback(unreadable):
+    """As test_breaker_case's unreadable artifact, for the manifest, SHA256SUMS and a directory."""
+    from tests.unit.test_breaker_case import NOBODY, verify_as   # it imports this module: import it here
+    case_dir = tempfile.mkdtemp(prefix='dfir-case-unreadable-', dir='/var/tmp')
+    try:
+        os.chmod(case_dir, 0o755)
+        sealed_case(case_dir)
+        for parent, dirs, files in os.walk(case_dir):
+            for name in dirs:
+                os.chmod(os.path.join(parent, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(parent, name), 0o644)
+        os.chmod(os.path.join(case_dir, unreadable), 0o700 if unreadable == 'hosts/h1' else 0o600)
+        kind, answer = verify_as(NOBODY, case_dir)
+    finally:
+        shutil.rmtree(case_dir, ignore_errors=True)
+    assert kind == 'problems', answer
+    assert any(problem.startswith(unreadable) and 'Permission denied' in problem for problem in answer), answer

@@ -191,3 +191,16 @@ def test_a_changed_document_or_another_namespace_does_not_verify(tmp_path, no_ag
         handle.write(' ')
     with pytest.raises(_sshsig.SigningError):
         _sshsig.verify(signers, 'jdoe', data, signature)
+
+
+def test_verify_checks_the_bytes_it_is_given_not_the_file_again(tmp_path, no_agent):
+    """case_verify hands over the manifest's bytes as it read them: those are what must verify."""
+    key = make_key(tmp_path)
+    data = document(tmp_path)
+    signature = _sshsig.sign(key, data)
+    signers = allowed_signers(tmp_path, 'jdoe@example.org', key + '.pub')
+    with open(data, 'rb') as handle:
+        signed = handle.read()
+    assert 'Good' in _sshsig.verify(signers, 'jdoe@example.org', data, signature, data=signed)
+    with pytest.raises(_sshsig.SigningError, match='does not verify'):
+        _sshsig.verify(signers, 'jdoe@example.org', data, signature, data=signed.replace(b'42', b'43'))
