@@ -86,8 +86,6 @@ def atimes_below(directory):
 # -- integrity ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason='verify_case checks for added files only against SHA256SUMS, which is not '
-                                       'signed: a file added to the case and to SHA256SUMS passes verification')
 def test_verify_refuses_a_file_added_after_sealing_even_when_sha256sums_lists_it(keys, tmp_path):
     """The signed manifest lists every file of the case: a file it does not list was added after sealing,
     whatever the unsigned SHA256SUMS says. Here a forger plants a script in a sealed case and appends
