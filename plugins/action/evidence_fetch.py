@@ -16,9 +16,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import getpass
 import os
 
-from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dfir.docker.plugins.plugin_utils import _bundle, _case
@@ -65,6 +66,8 @@ class ActionModule(ActionBase):
         steps=dict(type='dict', default={}),
         host_failure=dict(type='str'),
         selected=dict(type='list', elements='str'),
+        staging=dict(type='dict'),
+        remove_staging=dict(type='bool', default=False),
     )
 
     def run(self, tmp=None, task_vars=None):
@@ -95,6 +98,7 @@ class ActionModule(ActionBase):
         mismatches = []
         fetched_bytes = 0
         started_at = _case.utc_now()
+        self._lost = False
         try:
             if artifacts:
                 self._hand_over(args['evidence_dir'], task_vars)
@@ -109,6 +113,7 @@ class ActionModule(ActionBase):
             problems.append(str(exc))
         except AnsibleConnectionFailure as exc:
             # What arrived whole is kept and recorded; the rest stays in the staging dir on the host.
+            self._lost = True
             missing = len([item for item in artifacts if not item.get('sha256_controller')])
             problems.append('the host stopped answering during the transfer, %d artifact(s) not fetched: %s'
                             % (missing, exc))
@@ -125,6 +130,16 @@ class ActionModule(ActionBase):
             'hash_mismatches': mismatches,
             'artifacts': [item for item in artifacts if item.get('sha256_controller')],
         }
+        login_user = self._login_user()
+        if args['staging']:
+            created = args['staging']
+            _case.append_custody(case_dir, 'staging dir created' if created.get('changed') else 'staging dir found',
+                                 args['examiner'], host,
+                                 {'path': created.get('path') or args['evidence_dir'], 'login_user': login_user,
+                                  'host_user': created.get('user')},
+                                 {key: created.get(key) for key in ('free_bytes', 'same_filesystem_as_docker_root')
+                                  if key in created},
+                                 when=created.get('created_at'))
         for summary in collection['steps']:
             for change in summary.get('state_changes') or []:
                 _case.append_custody(case_dir, '%s: %s' % (summary['step'], change.get('action')), args['examiner'], host,
@@ -138,15 +153,83 @@ class ActionModule(ActionBase):
             _case.append_custody(case_dir, 'select containers', args['examiner'], host,
                                  result={'selected': len(args['selected']), 'containers': args['selected'],
                                          'note': None if args['selected'] else 'the selection matched no container on this host'})
-        _case.write_json(collection_path, collection)
         outcome = {'fetched': len(collection['artifacts']), 'bytes': fetched_bytes, 'problems': problems}
         _case.append_custody(case_dir, 'fetch', args['examiner'], host, {'evidence_dir': args['evidence_dir']}, outcome)
+        # Then the host's staged copy: only what is now in the case, with the same hash, is removed.
+        staging = self._clean_staging(args, collection['artifacts'], task_vars)
+        when, host_user = staging.pop('at'), staging.pop('user', None)
+        collection['staging'] = staging
+        _case.append_custody(case_dir, 'staging dir %s' % staging['state'], args['examiner'], host,
+                             {'path': args['evidence_dir'], 'login_user': login_user, 'host_user': host_user,
+                              'remove': 'what is in the case with the same hash' if args['remove_staging'] else 'nothing'},
+                             dict((key, value) for key, value in staging.items() if key not in ('state', 'path')),
+                             when=when)
+        _case.write_json(collection_path, collection)
         result.update(changed=True, host_dir=host_dir, fetched=len(collection['artifacts']), bytes=fetched_bytes,
-                      problems=problems)
+                      problems=problems, staging=staging)
+        messages = []
         if problems:
-            result.update(failed=True, msg='%d artifact(s) of %s failed the transfer check: %s'
-                                           % (len(problems), host, '; '.join(problems)))
+            messages.append('%d artifact(s) of %s failed the transfer check: %s' % (len(problems), host, '; '.join(problems)))
+        if staging.get('problem'):
+            messages.append(staging['problem'])
+        if messages:
+            result.update(failed=True, msg='; '.join(messages))
         return result
+
+    def _clean_staging(self, args, fetched, task_vars):
+        """Remove from the host what is in the case with the host's hash; keep the staging dir if anything
+        else is left there. Return what was done, for collection.json and the custody log."""
+        path = args['evidence_dir']
+        outcome = {'path': path}
+        if not args['remove_staging']:
+            outcome.update(state='kept', reason='kept on request (remove_staging is false; the roles\' dfir_keep_staging)',
+                           at=_case.utc_now())
+            return outcome
+        if self._lost:
+            outcome.update(state='kept', at=_case.utc_now(), reason='the host stopped answering: nothing was removed',
+                           problem='the staging dir %s is kept on the host, which stopped answering' % path)
+            return outcome
+        try:
+            removed = self._execute_module(module_name='dfir.docker.staging',
+                                           module_args={'path': path, 'state': 'absent',
+                                                        'only': sorted(item['path'] for item in fetched)},
+                                           task_vars=task_vars)
+        except AnsibleError as exc:
+            removed = {'failed': True, 'msg': str(exc)}
+        outcome['at'] = _case.utc_now()
+        outcome['user'] = removed.get('user')
+        if removed.get('failed') or removed.get('unreachable'):
+            reason = str(removed.get('msg') or 'no answer')
+            outcome.update(state='kept', reason='could not be removed: %s' % reason,
+                           problem='the staging dir %s is still on the host: it could not be removed: %s' % (path, reason))
+            return outcome
+        for key in ('removed_files', 'removed_bytes', 'left_files', 'left_bytes', 'left', 'not_removed'):
+            outcome[key] = removed.get(key)
+        if removed.get('removed'):
+            outcome['state'] = 'removed'
+            return outcome
+        outcome.update(state='kept', reason='%d file(s) left there are not in the case' % (removed.get('left_files') or 0))
+        outcome['problem'] = ('the staging dir %s is kept on the host: %d file(s) (%d bytes) left there are not in the case '
+                              '(artifacts no step reported, or that did not arrive whole), for example %s'
+                              % (path, removed.get('left_files') or 0, removed.get('left_bytes') or 0,
+                                 ', '.join((removed.get('left') or [])[:5])))
+        return outcome
+
+    def _login_user(self):
+        """The account the connection logs in as (before any become), as far as Ansible knows it."""
+        if self._connection.transport in ('local', 'ansible.builtin.local'):
+            try:
+                return getpass.getuser()
+            except Exception:  # noqa: B902 - getuser raises several types when there is no name
+                return str(os.getuid())
+        for getter in (lambda: self._connection.get_option('remote_user'), lambda: self._play_context.remote_user):
+            try:
+                value = getter()
+            except Exception:  # noqa: B902 - an option the connection plugin does not have
+                value = None
+            if value:
+                return value
+        return None
 
     @staticmethod
     def _artifacts(steps):
@@ -173,6 +256,8 @@ class ActionModule(ActionBase):
         handed = self._execute_module(module_name='dfir.docker.staging',
                                       module_args={'path': evidence_dir, 'state': 'handover', 'owner': uid},
                                       task_vars=task_vars)
+        if handed.get('unreachable'):
+            self._lost = True
         if handed.get('failed') or handed.get('unreachable'):
             raise AnsibleActionFail('the staging dir could not be handed over for transfer: %s' % handed.get('msg'))
 

@@ -20,8 +20,15 @@ description:
     computed at the source. A file that differs is not kept and is reported; the case cannot then be sealed.
   - Files are never read into memory. To let the transfer run without privilege escalation, the staging
     directory is first handed over to the login account with M(dfir.docker.staging) (C(state=handover)).
-  - Writes C(hosts/<inventory_hostname>/collection.json) (steps, artifacts with both hashes, problems)
-    and one custody line per step and for the transfer.
+  - Writes C(hosts/<inventory_hostname>/collection.json) (steps, artifacts with both hashes, problems,
+    what became of the staging directory) and one custody line per step and for the transfer.
+  - Then, with O(remove_staging), removes from the host only the artifacts that are now in the case with
+    the hash the host computed (M(dfir.docker.staging) C(state=absent) with C(only)). Anything else left in
+    the staging directory (artifacts that no step reported, or that did not arrive whole) is kept, and so is
+    the directory: the task then fails, naming the directory and how many files are left there, and the
+    host is C(partial) in the sealed case. A custody line records the creation of the staging directory
+    (from O(staging)) and what was removed or kept, by whom (the controller's user, the login user and
+    the account on the host) and when.
 author:
   - dfir.docker maintainers (@dfir-docker)
 options:
@@ -48,6 +55,18 @@ options:
     description: The containers selected on this host, for the custody log.
     type: list
     elements: str
+  staging:
+    description:
+      - The registered result of the M(dfir.docker.staging) task (C(state=present)) that made the staging
+        directory, for the custody log (path, when it was made, as which account on the host).
+    type: dict
+  remove_staging:
+    description:
+      - Remove from the host what was fetched into the case with the same hash, and the staging directory
+        when nothing else is left in it.
+      - When false, everything is left on the host, and the custody log says so.
+    type: bool
+    default: false
 attributes:
   action:
     support: full
@@ -66,6 +85,7 @@ EXAMPLES = r'''
     steps:
       engine_facts: "{{ engine }}"
       container_logs: "{{ logs }}"
+    remove_staging: true
 '''
 
 RETURN = r'''
@@ -86,4 +106,11 @@ problems:
   returned: always
   type: list
   elements: str
+staging:
+  description:
+    - What became of the staging directory on the host, as in C(collection.json) - C(state) (C(removed) or
+      C(kept)), C(reason) when kept, C(problem) when what is kept is evidence that is not in the case,
+      C(removed_files), C(removed_bytes), C(left_files), C(left_bytes) and C(left) (at most 100 names).
+  returned: success
+  type: dict
 '''

@@ -19,6 +19,9 @@ description:
     (the SSH login user when acquisition runs with C(become)), so they are streamed over SFTP instead
     of being read into memory. Only this collection's staging directories are handed over.
   - V(absent) removes a staging directory this collection made, and refuses any other directory.
+    With O(only), it removes only the files named there (those the controller holds in the case with
+    the same hash), then the directories left empty; the staging directory itself is removed only when
+    nothing else is left in it, and otherwise kept, with what is left returned.
   - V(usage) reads how much has been written so far, artifacts complete and in progress (the
     C(.partial) files a step is still writing), to show that a long step is moving.
   - Used by the M(dfir.docker.evidence_fetch) action and the C(acquire) role; rarely called directly.
@@ -43,6 +46,14 @@ options:
   docker_root:
     description: The Docker root, to warn when the staging directory shares its filesystem.
     type: path
+  only:
+    description:
+      - With V(absent), the files to remove, relative to O(path); everything else is kept, and so is the
+        staging directory when anything else is left in it.
+      - A name that is absolute, contains C(..), goes through a symlink or is not a regular file is not removed.
+      - Without it, V(absent) removes the whole directory.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -85,6 +96,46 @@ partial:
   returned: when state is usage
   type: list
   elements: dict
+created_at:
+  description: When the staging directory was made (UTC), from its marker file (V(present)).
+  returned: when state is present
+  type: str
+user:
+  description: The account the module ran as on the host, C(uid) and C(name) (V(present) and V(absent)).
+  returned: when state is present or absent
+  type: dict
+removed:
+  description: Whether the staging directory itself is gone (V(absent)).
+  returned: when state is absent
+  type: bool
+removed_files:
+  description: Number of files removed, the marker file not counted (V(absent)).
+  returned: when state is absent
+  type: int
+removed_bytes:
+  description: Their total size (V(absent)).
+  returned: when state is absent
+  type: int
+left:
+  description:
+    - What is left in a staging directory that was kept (V(absent) with O(only)), relative to O(path),
+      at most 100 names; C(left_files) and C(left_bytes) count them all.
+  returned: when state is absent
+  type: list
+  elements: str
+left_files:
+  description: Number of files (or other entries that are not directories) left in the staging directory (V(absent)).
+  returned: when state is absent
+  type: int
+left_bytes:
+  description: Their total size (V(absent)).
+  returned: when state is absent
+  type: int
+not_removed:
+  description: Names of O(only) that were not removed, each with the reason (V(absent)).
+  returned: when state is absent
+  type: list
+  elements: str
 same_filesystem_as_docker_root:
   description: Whether the staging directory shares a filesystem with O(docker_root) (V(present)).
   returned: when state is present and docker_root is given
@@ -94,6 +145,7 @@ same_filesystem_as_docker_root:
 import errno
 import json
 import os
+import pwd
 import shutil
 import stat
 
@@ -109,6 +161,15 @@ def marker_of(path):
             return json.loads(handle.read().decode('utf-8') or '{}')
     except (OSError, ValueError):
         return None
+
+
+def run_as():
+    uid = os.geteuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = None
+    return {'uid': uid, 'name': name}
 
 
 def present(module, path, result):
@@ -137,6 +198,9 @@ def present(module, path, result):
         with open(os.path.join(path, STAGING_MARKER), 'w') as handle:
             json.dump({'case_id': module.params['case_id'], 'created_at': utc_now()}, handle)
         result['changed'] = True
+    marker = marker_of(path) if os.path.isdir(path) else None
+    if marker:
+        result['created_at'] = marker.get('created_at')
     if os.path.isdir(path):
         fs = os.statvfs(path)
         result['free_bytes'] = fs.f_bavail * fs.f_frsize
@@ -162,13 +226,94 @@ def handover(module, path, result):
 
 
 def absent(module, path, result):
+    result.update(removed=not os.path.lexists(path), removed_files=0, removed_bytes=0, left=[], left_files=0,
+                  left_bytes=0, not_removed=[])
     if not os.path.lexists(path):
         return
     if marker_of(path) is None:
         module.fail_json(msg='%s is not a dfir.docker staging directory; refusing to remove it' % path, **result)
-    result['changed'] = True
-    if not module.check_mode:
-        shutil.rmtree(path)
+    if module.params['only'] is None:
+        for parent, _dirnames, filenames in os.walk(path):
+            for name in filenames:
+                if name != STAGING_MARKER or parent != path:
+                    result['removed_files'] += 1
+                    result['removed_bytes'] += os.lstat(os.path.join(parent, name)).st_size
+        result.update(changed=True, removed=True)
+        if not module.check_mode:
+            shutil.rmtree(path)
+        return
+    gone = set()
+    for relative in sorted(set(module.params['only'])):
+        why = remove_one(module, path, relative, result)
+        if why:
+            result['not_removed'].append('%s: %s' % (relative, why))
+        else:
+            gone.add(relative)
+    left_over(module, path, result, gone)
+
+
+def remove_one(module, path, relative, result):
+    """Remove one regular file below path, reached without following any symlink; return why not, or None."""
+    parts = relative.split('/')
+    if relative.startswith('/') or any(part in ('', '.', '..') for part in parts) or parts == [STAGING_MARKER]:
+        return 'not a plain relative name of an artifact'
+    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+            except OSError as exc:
+                return 'not reached (%s)' % (exc.strerror or exc) if exc.errno != errno.ELOOP else 'goes through a symlink'
+            os.close(directory)
+            directory = child
+        try:
+            st = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return 'not there'
+        if not stat.S_ISREG(st.st_mode):
+            return 'not a regular file'
+        result['changed'] = True
+        result['removed_files'] += 1
+        result['removed_bytes'] += st.st_size
+        if not module.check_mode:
+            os.unlink(parts[-1], dir_fd=directory)
+        return None
+    finally:
+        os.close(directory)
+
+
+def left_over(module, path, result, gone):
+    """Remove the directories left empty; remove the staging directory when nothing else is left, else list it.
+
+    gone: the names removed (in check mode, those that would be), which are not counted as left.
+    """
+    for parent, dirnames, filenames in os.walk(path, topdown=False):
+        entries = [(name, False) for name in filenames] + [(name, True) for name in dirnames]
+        for name, listed_as_directory in entries:
+            target = os.path.join(parent, name)
+            relative = os.path.relpath(target, path)
+            st = os.lstat(target)
+            if listed_as_directory and stat.S_ISDIR(st.st_mode):
+                if not module.check_mode:
+                    try:
+                        os.rmdir(target)
+                    except OSError as exc:
+                        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                            raise
+                continue
+            # A file, or a symlink to a directory (os.walk lists it among the directories, and does not enter it).
+            if relative == STAGING_MARKER or relative in gone:
+                continue
+            result['left_files'] += 1
+            result['left_bytes'] += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            if len(result['left']) < 100:
+                result['left'].append(relative)
+    result['left'].sort()
+    if result['left_files'] == 0:
+        result.update(changed=True, removed=True)
+        if not module.check_mode:
+            os.unlink(os.path.join(path, STAGING_MARKER))
+            os.rmdir(path)
 
 
 def usage(module, path, result):
@@ -201,11 +346,14 @@ def main():
             owner=dict(type='int'),
             case_id=dict(type='str'),
             docker_root=dict(type='path'),
+            only=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,
     )
     path = os.path.normpath(module.params['path'])
     result = {'changed': False, 'path': path}
+    if module.params['state'] in ('present', 'absent'):
+        result['user'] = run_as()
     if not os.path.isabs(path) or path == '/':
         module.fail_json(msg='staging path must be an absolute path below /, not %r' % module.params['path'], **result)
     try:

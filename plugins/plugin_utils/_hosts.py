@@ -28,6 +28,10 @@ def host_status(name, collection, failures):
         reasons.append(collection['host_failure'])
     reasons.extend(step_errors)
     reasons.extend(collection.get('fetch_problems') or [])
+    # Evidence left on the host, not in the case (see evidence_fetch): the collection is not complete.
+    staging = collection.get('staging') or {}
+    if staging.get('problem'):
+        reasons.append(staging['problem'])
     artifacts = len(collection.get('artifacts') or [])
     status = 'collected'
     if reasons:
@@ -43,6 +47,7 @@ def host_status(name, collection, failures):
         'note': 'the selection matched no container on this host' if selected == [] else None,
         'evidence_dir': collection.get('evidence_dir'),
         'fetched_at': collection.get('fetched_at'),
+        'staging': collection.get('staging'),
         'steps': collection.get('steps'),
     }
 

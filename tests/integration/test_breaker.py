@@ -361,9 +361,6 @@ def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_fin
     assert [path for path in finished if path not in recorded] == []
 
 
-@pytest.mark.xfail(strict=True, reason='after a step dies unexpectedly, the artifacts it wrote are in no result, so '
-                                       'evidence_fetch skips them; the role then removes the staging dir anyway '
-                                       '(it only checks that the fetch itself did not fail)')
 def test_the_role_never_deletes_hashed_artifacts_from_the_host_before_they_are_in_the_case(
         dockerd, made, keys, tmp_path):
     """container_inspect runs over two containers; it finishes the first one, then dies on the second (here, a
@@ -430,8 +427,6 @@ def test_a_dry_run_of_the_acquire_playbook_succeeds_and_writes_nothing(dockerd, 
     assert rc == 0, output[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason='the role creates and removes the staging dir on each host (the removal '
-                                       'after the fetch, before the seal) and custody.jsonl records neither')
 def test_custody_records_the_removal_of_the_staging_copy_on_the_host(dockerd, made, keys, tmp_path):
     """Deleting the host's staged copy of the evidence is an action on the suspect host that happens after
     the fetch and before the seal: who removed what, where and when belongs in the custody log."""

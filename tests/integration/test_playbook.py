@@ -131,8 +131,9 @@ def test_custody_has_the_open_each_step_the_fetch_and_the_seal(sealed):
     entries = custody(case_dir)
     actions = [entry['action'] for entry in entries]
     assert actions[0] == 'case opened' and actions[-1] == 'seal'
-    assert actions[1:-1] == ['engine_facts', 'process_map', 'container_inspect', 'container_logs', 'whiteouts',
-                             'container_changes', 'container_export', 'select containers', 'fetch']
+    assert actions[1:-1] == ['staging dir created', 'engine_facts', 'process_map', 'container_inspect', 'container_logs',
+                             'whiteouts', 'container_changes', 'container_export', 'select containers', 'fetch',
+                             'staging dir removed']
     assert all(entry['examiner'] == 'Jane Doe' and entry['when'].endswith('Z') for entry in entries)
     assert all(entry['host'] == 'localhost' for entry in entries[1:-1])
     steps = dict((entry['action'], entry['result']) for entry in entries)
