@@ -5,11 +5,13 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 
 import pytest
 
 from tests.integration.test_bad_input import corrupt_config
 from tests.support.ansible_run import HOST_PYTHON, REPO, run_playbook
+from tests.support.images import BASE_TAG, build
 
 SIGNER = 'jdoe@example.org'
 CASE = 'IR-2026-042'
@@ -348,5 +350,41 @@ def test_an_artifact_that_never_arrives_leaves_its_host_partial_in_a_sealed_case
     assert [item['path'] for item in document['artifacts']] == ['hosts/localhost/good.txt']
     (host,) = document['hosts']
     assert host['status'] == 'partial' and 'vanished.txt' in host['reason']
+    sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
+    assert sums.returncode == 0 and signature.returncode == 0
+
+
+def test_a_whiteouts_and_changes_step_that_fails_leaves_the_host_partial_and_says_so(dockerd, keys, tmp_path):
+    """The image's top layer is missing from the Docker root (a damaged disk, a half finished docker rmi):
+    whiteouts and container_changes cannot read the layers below the container and fail for it. Inspect
+    still succeeds. Neither the case, nor custody, nor the run may say the host was collected in full."""
+    tag = build(dockerd, 'dfir-test/changes-%s:1' % uuid.uuid4().hex[:10], 'FROM %s\nRUN echo %s > /unique\n'
+                % (BASE_TAG, uuid.uuid4().hex))
+    container_id = dockerd.docker('run', '-d', '--network', 'none', tag, 'sh', '-c', 'rm /unique; echo gone > /new')
+    layer_dir = dockerd.inspect(tag)['GraphDriver']['Data']['UpperDir']
+    moved = layer_dir + '.moved-by-test'
+    try:
+        assert dockerd.docker('wait', container_id, timeout=120) == '0'
+        os.rename(layer_dir, moved)
+        try:
+            rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_containers=[container_id],
+                                                     dfir_collect=['inspect', 'whiteouts', 'changes'])
+        finally:
+            os.rename(moved, layer_dir)
+    finally:
+        dockerd.docker('rm', '-f', container_id, check=False)
+        dockerd.docker('rmi', tag, check=False)
+    document = manifest(case_dir)
+    (host,) = document['hosts']
+    steps = dict((step['step'], step) for step in host['steps'])
+    failed = [name for name in ('whiteouts', 'container_changes') if steps[name].get('failed')]
+    assert failed, 'neither step recorded its failure: %s' % [(name, steps[name].get('msg')) for name in steps]
+    assert host['status'] == 'partial', 'manifest says %s' % host['status']
+    for name in failed:
+        assert name in host['reason'] and [item['id'] for item in steps[name]['failed_containers']] == [container_id]
+    recorded = dict((entry['action'], entry['result']) for entry in custody(case_dir))
+    assert all(recorded[name]['failed'] is True for name in failed)
+    assert recorded['container_inspect']['failed'] is False
+    assert rc != 0 and 'localhost was collected with errors' in output
     sums, signature = standard_tools_accept(case_dir, keys['allowed_signers'])
     assert sums.returncode == 0 and signature.returncode == 0
