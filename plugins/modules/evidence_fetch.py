@@ -25,7 +25,7 @@ description:
   - Then, with O(remove_staging), removes from the host only the artifacts that are now in the case with
     the hash the host computed (M(dfir.docker.staging) C(state=absent) with C(only)). Anything else left in
     the staging directory (artifacts that no step reported, or that did not arrive whole) is kept, and so is
-    the directory: the task then fails, naming the directory and how many files are left there, and the
+    the directory. The task then fails, naming the directory and how many files are left there, and the
     host is C(partial) in the sealed case. A custody line records the creation of the staging directory
     (from O(staging)) and what was removed or kept, by whom (the controller's user, the login user and
     the account on the host) and when.
