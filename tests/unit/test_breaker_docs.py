@@ -3,8 +3,6 @@
 import os
 import re
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -22,8 +20,6 @@ def shipped_modules():
                   if name.endswith('.py') and not name.startswith('_'))
 
 
-@pytest.mark.xfail(strict=True, reason='the README\'s "Modules and plugins" table leaves out container_export, '
-                                       'process_map and process_memory')
 def test_the_readmes_module_table_names_every_module_the_collection_ships():
     """The README sends users to its table ("Each one's documentation: ansible-doc dfir.docker.<name>"):
     a module missing there is a module a responder does not know exists."""
