@@ -314,52 +314,42 @@ def open_in_case(case_dir, relative):
         os.close(directory)
 
 
+def _stream_in_case(case_dir, relative, consume):
+    """Feed a file of the case to consume(chunk); return None, or the error as sha256_in_case says it."""
+    try:
+        fd = open_in_case(case_dir, relative)
+    except CaseError as exc:
+        return exc
+    except OSError as exc:
+        return CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
+    try:
+        while True:
+            data = os.read(fd, CHUNK_SIZE)
+            if not data:
+                return None
+            consume(data)
+    except OSError as exc:
+        return CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
+    finally:
+        os.close(fd)
+
+
 def sha256_in_case(case_dir, relative):
     """SHA-256 of a file of the case, never of a file outside it and never an exception.
 
     Return (digest, None), or (None, error): a NotInCase, a MissingFromCase, or a CaseError for a
     file that is there but cannot be read (permissions, I/O); each error's message names the file.
     """
-    try:
-        fd = open_in_case(case_dir, relative)
-    except CaseError as exc:
-        return None, exc
-    except OSError as exc:
-        return None, CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
     digest = hashlib.sha256()
-    try:
-        while True:
-            data = os.read(fd, CHUNK_SIZE)
-            if not data:
-                break
-            digest.update(data)
-    except OSError as exc:
-        return None, CaseError('%s: cannot be read: %s' % (relative, exc.strerror or exc))
-    finally:
-        os.close(fd)
-    return digest.hexdigest(), None
+    error = _stream_in_case(case_dir, relative, digest.update)
+    return (None, error) if error else (digest.hexdigest(), None)
 
 
 def read_in_case(case_dir, relative):
     """The bytes of a file of the case, or (None, error) as sha256_in_case says it."""
-    try:
-        fd = open_in_case(case_dir, relative)
-    except CaseError as exc:
-        return None, exc
-    except OSError as exc:
-        return None, CaseError('%s cannot be read: %s' % (relative, exc.strerror or exc))
     chunks = []
-    try:
-        while True:
-            data = os.read(fd, CHUNK_SIZE)
-            if not data:
-                break
-            chunks.append(data)
-    except OSError as exc:
-        return None, CaseError('%s cannot be read: %s' % (relative, exc.strerror or exc))
-    finally:
-        os.close(fd)
-    return b''.join(chunks), None
+    error = _stream_in_case(case_dir, relative, chunks.append)
+    return (None, error) if error else (b''.join(chunks), None)
 
 
 def read_manifest(case_dir):

@@ -1,5 +1,6 @@
 """acquire.yml and verify.yml end to end on the private daemon, checked with the standard tools alone."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -289,14 +290,17 @@ FETCH_PLAYBOOK = '''
     - dfir.docker.staging:
         path: "{{ staging }}"
         case_id: fetch-check
+      register: made
     - ansible.builtin.copy:
         dest: "{{ staging }}/{{ item }}"
         content: "{{ item }} as staged\\n"
-      loop: [good.txt, altered.txt]
+      loop: "{{ staged | default(['good.txt', 'altered.txt']) }}"
     - dfir.docker.evidence_fetch:
         evidence_dir: "{{ staging }}"
         case_dir: "{{ case.case_dir }}"
         examiner: Jane Doe
+        staging: "{{ made }}"
+        remove_staging: "{{ remove_staging | default(false) }}"
         steps:
           forged_step:
             started_at: "2026-01-01T00:00:00.000000Z"
@@ -313,12 +317,14 @@ FETCH_PLAYBOOK = '''
 '''
 
 
-def run_fetch_check(keys, tmp_path, artifacts):
+def run_fetch_check(keys, tmp_path, artifacts, **variables):
+    """Stage files (good.txt and altered.txt, or `staged`), fetch `artifacts` from them, seal; variables go to -e."""
     playbook = str(tmp_path / 'fetch.yml')
     with open(playbook, 'w') as handle:
         handle.write(FETCH_PLAYBOOK % {'python': HOST_PYTHON, 'signer': SIGNER})
-    rc, output = run_playbook(playbook, {'case_root': str(tmp_path / 'cases'), 'key': keys['examiner'],
-                                         'staging': str(tmp_path / 'staging'), 'artifacts': artifacts})
+    variables.update(case_root=str(tmp_path / 'cases'), key=keys['examiner'], staging=str(tmp_path / 'staging'),
+                     artifacts=artifacts)
+    rc, output = run_playbook(playbook, variables)
     return rc, output, str(tmp_path / 'cases' / 'fetch-check')
 
 
@@ -354,26 +360,32 @@ def test_an_artifact_that_never_arrives_leaves_its_host_partial_in_a_sealed_case
     assert sums.returncode == 0 and signature.returncode == 0
 
 
-def test_a_whiteouts_and_changes_step_that_fails_leaves_the_host_partial_and_says_so(dockerd, keys, tmp_path):
-    """The image's top layer is missing from the Docker root (a damaged disk, a half finished docker rmi):
-    whiteouts and container_changes cannot read the layers below the container and fail for it. Inspect
-    still succeeds. Neither the case, nor custody, nor the run may say the host was collected in full."""
-    tag = build(dockerd, 'dfir-test/changes-%s:1' % uuid.uuid4().hex[:10], 'FROM %s\nRUN echo %s > /unique\n'
-                % (BASE_TAG, uuid.uuid4().hex))
-    container_id = dockerd.docker('run', '-d', '--network', 'none', tag, 'sh', '-c', 'rm /unique; echo gone > /new')
-    layer_dir = dockerd.inspect(tag)['GraphDriver']['Data']['UpperDir']
-    moved = layer_dir + '.moved-by-test'
+@contextlib.contextmanager
+def top_layer_missing(dockerd, command):
+    """A stopped container that ran `command` on an image of its own, whose top layer is moved out of the
+    Docker root while the context lasts (a damaged disk, a half finished docker rmi); then put back."""
+    tag = 'dfir-test/layer-%s:1' % uuid.uuid4().hex[:10]
+    build(dockerd, tag, 'FROM %s\nRUN echo %s > /unique\n' % (BASE_TAG, uuid.uuid4().hex))
+    container_id = dockerd.docker('run', '-d', '--network', 'none', tag, 'sh', '-c', command)
+    layer = dockerd.inspect(tag)['GraphDriver']['Data']['UpperDir']
     try:
         assert dockerd.docker('wait', container_id, timeout=120) == '0'
-        os.rename(layer_dir, moved)
+        os.rename(layer, layer + '.away')
         try:
-            rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_containers=[container_id],
-                                                     dfir_collect=['inspect', 'whiteouts', 'changes'])
+            yield container_id
         finally:
-            os.rename(moved, layer_dir)
+            os.rename(layer + '.away', layer)
     finally:
         dockerd.docker('rm', '-f', container_id, check=False)
         dockerd.docker('rmi', tag, check=False)
+
+
+def test_a_whiteouts_and_changes_step_that_fails_leaves_the_host_partial_and_says_so(dockerd, keys, tmp_path):
+    """whiteouts and container_changes cannot read the layers below the container and fail for it. Inspect
+    still succeeds. Neither the case, nor custody, nor the run may say the host was collected in full."""
+    with top_layer_missing(dockerd, 'rm /unique; echo gone > /new') as container_id:
+        rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_containers=[container_id],
+                                                 dfir_collect=['inspect', 'whiteouts', 'changes'])
     document = manifest(case_dir)
     (host,) = document['hosts']
     steps = dict((step['step'], step) for step in host['steps'])

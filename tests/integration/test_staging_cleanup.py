@@ -7,8 +7,8 @@ the test stages itself, as the collecting modules would.
 import hashlib
 import os
 
-from tests.integration.test_playbook import SIGNER, custody, keys, manifest  # noqa: F401 - keys is a fixture
-from tests.support.ansible_run import HOST_PYTHON, run_module, run_playbook
+from tests.integration.test_playbook import custody, keys, manifest, run_fetch_check  # noqa: F401 - keys is a fixture
+from tests.support.ansible_run import run_module
 
 
 def stage(staging, files):
@@ -53,60 +53,13 @@ def test_absent_with_only_removes_just_those_files_and_keeps_the_dir_when_anythi
     assert last['removed'] is True and last['left_files'] == 0 and not os.path.exists(staging)
 
 
-FETCH_AND_REMOVE = '''
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  vars:
-    ansible_python_interpreter: %(python)s
-  tasks:
-    - dfir.docker.case_open:
-        case_root: "{{ case_root }}"
-        case_id: stage-check
-        examiner: Jane Doe
-        signing_key: "{{ key }}"
-        signer: %(signer)s
-      register: case
-    - dfir.docker.staging:
-        path: "{{ staging }}"
-        case_id: stage-check
-      register: made
-    - ansible.builtin.copy:
-        dest: "{{ staging }}/{{ item }}"
-        content: "{{ item }} as staged\\n"
-        mode: "0600"
-      loop: "{{ staged }}"
-    - dfir.docker.evidence_fetch:
-        evidence_dir: "{{ staging }}"
-        case_dir: "{{ case.case_dir }}"
-        examiner: Jane Doe
-        staging: "{{ made }}"
-        remove_staging: true
-        steps:
-          a_step:
-            started_at: "2026-01-01T00:00:00.000000Z"
-            artifacts: [{path: good.txt, kind: test, sha256: %(digest)s, size: 19}]
-      register: fetched
-      ignore_errors: true
-    - dfir.docker.case_seal:
-        case_dir: "{{ case.case_dir }}"
-        case_id: stage-check
-        examiner: Jane Doe
-        signing_key: "{{ key }}"
-        signer: %(signer)s
-        hosts: [localhost]
-'''
+GOOD = {'path': 'good.txt', 'kind': 'test', 'sha256': hashlib.sha256(b'good.txt as staged\n').hexdigest(), 'size': 19}
 
 
 def fetch_and_remove(keys, tmp_path, staged):
-    playbook = str(tmp_path / 'fetch.yml')
-    with open(playbook, 'w') as handle:
-        handle.write(FETCH_AND_REMOVE % {'python': HOST_PYTHON, 'signer': SIGNER,
-                                         'digest': hashlib.sha256(b'good.txt as staged\n').hexdigest()})
-    staging = str(tmp_path / 'staging' / 'stage-check')
-    rc, output = run_playbook(playbook, {'case_root': str(tmp_path / 'cases'), 'key': keys['examiner'],
-                                         'staging': staging, 'staged': staged})
-    return rc, output, str(tmp_path / 'cases' / 'stage-check'), staging
+    """test_playbook's fetch check with remove_staging: staged files, good.txt reported by a step."""
+    rc, output, case_dir = run_fetch_check(keys, tmp_path, [GOOD], staged=staged, remove_staging=True)
+    return rc, output, case_dir, str(tmp_path / 'staging')
 
 
 def staging_lines(case_dir):
