@@ -142,8 +142,8 @@ def case_files(case_dir):
     problems = []
 
     def unlisted(exc):
-        problems.append('%s cannot be listed: %s' % (os.path.relpath(exc.filename or case_dir, case_dir),
-                                                      exc.strerror or exc))
+        where = os.path.relpath(exc.filename or case_dir, case_dir)
+        problems.append('%s cannot be listed: %s' % (where, exc.strerror or exc))
 
     for parent, dirnames, filenames in os.walk(case_dir, onerror=unlisted):
         dirnames.sort()

@@ -7,8 +7,12 @@ the test stages itself, as the collecting modules would.
 import hashlib
 import os
 
-from tests.integration.test_playbook import custody, keys, manifest, run_fetch_check  # noqa: F401 - keys is a fixture
+from tests.integration import test_playbook
+from tests.integration.test_playbook import custody, manifest, run_fetch_check
 from tests.support.ansible_run import run_module
+
+# The examiner's signing keys and allowed_signers: the fixture of the playbook tests, shared.
+keys = test_playbook.keys
 
 
 def stage(staging, files):
