@@ -111,3 +111,12 @@ def test_host_status_failed_partial_collected_and_the_empty_selection_note():
     assert empty['status'] == 'collected' and empty['containers_selected'] == 0
     assert _hosts.host_line(empty) == ('h: collected, 1 artifact(s), 0 container(s) selected - '
                                        'the selection matched no container on this host')
+
+
+def test_host_status_is_partial_when_evidence_was_left_in_the_staging_dir_not_when_kept_on_request():
+    left = {'artifacts': [{}], 'staging': {'state': 'kept', 'problem': 'the staging dir /s/IR is kept on the host: 2 file(s)'}}
+    status = _hosts.host_status('h', left, {})
+    assert status['status'] == 'partial' and status['reason'] == left['staging']['problem']
+    assert status['staging'] == left['staging']
+    for staging in ({'state': 'kept', 'reason': 'kept on request'}, {'state': 'removed', 'removed_files': 1}):
+        assert _hosts.host_status('h', {'artifacts': [{}], 'staging': staging}, {})['status'] == 'collected'
