@@ -30,6 +30,9 @@ options:
     description:
       - When set, write the report as C(engine.json) and a copy of C(daemon.json) into this staging
         directory, hashed while written.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
 attributes:
   check_mode:

@@ -115,8 +115,6 @@ STAGING_MODULES = ['engine_facts', 'container_inspect', 'container_logs', 'proce
 
 
 @pytest.mark.parametrize('module', STAGING_MODULES + ['staging'])
-@pytest.mark.xfail(strict=True, reason='only container_export refuses an evidence_dir inside the Docker root; the '
-                                       'other modules and the staging module write there (only a warning)')
 def test_an_evidence_dir_inside_the_docker_root_is_refused_before_anything_is_written(dockerd, made, module):
     """Writing into the Docker root can overwrite deleted data that is evidence, and changes the root's
     own metadata. container_export refuses it; every module that writes must, before writing anything."""
@@ -137,8 +135,6 @@ def test_an_evidence_dir_inside_the_docker_root_is_refused_before_anything_is_wr
     assert result['failed'] and 'Docker root' in result['msg']
 
 
-@pytest.mark.xfail(strict=True, reason='container_inspect accepts an evidence_dir inside a container\'s writable '
-                                       'layer and writes its artifacts into the container\'s filesystem')
 def test_an_evidence_dir_inside_a_containers_writable_layer_never_puts_files_into_the_container(dockerd, made):
     """The worst place for a staging dir: the container's own upper dir. Whatever is written there
     appears inside the container (``docker diff`` lists it) and overwrites its free blocks."""
