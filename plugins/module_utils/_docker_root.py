@@ -27,8 +27,12 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
     describe_os_error,
     is_real_dir,
     list_dir,
+    open_dir,
+    open_nofollow_beneath,
     read_small,
     read_text,
+    scan_dir,
+    walk_beneath,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._storage import (
     KNOWN_DRIVER_DIRS,
@@ -360,12 +364,7 @@ class Container:
         return self.root.rebase(recorded_path, self.original_root())
 
     def config_files(self):
-        """Files of containers/<id>/ that describe the container, logs aside.
-
-        Returns (relative name, absolute path) pairs for regular files, and the
-        relative names of entries that are not regular files (listed, not read).
-        The ``mounts/`` subtree is walked without following symlinks.
-        """
+        """Files of containers/<id>/ that describe the container, logs aside: a ContainerFiles."""
         return list_config_files(self.directory, self.id)
 
     def log_config(self):
@@ -568,34 +567,108 @@ LOG_NAME = re.compile(r'^[0-9a-f]{64}-json\.log(\.\d+)?(\.gz)?$')
 # Directories of containers/<id>/ that are not configuration: logs, the
 # container's /dev/shm backing and checkpoints are collected elsewhere or not at all.
 NOT_CONFIG_DIRS = ('local-logs', 'shm', 'checkpoints')
+# containers/<id>/mounts/shm is the tmpfs behind the container's own /dev/shm (--ipc shareable or private):
+# the container writes there at will, so what it holds is the container's data, not the daemon's config.
+SHM_DIR = 'mounts/shm'
+
+FILE_TYPES = ((stat.S_ISLNK, 'symlink'), (stat.S_ISDIR, 'directory'), (stat.S_ISFIFO, 'fifo'),
+              (stat.S_ISSOCK, 'socket'), (stat.S_ISCHR, 'character device'), (stat.S_ISBLK, 'block device'))
+
+
+def file_type(mode):
+    for test, name in FILE_TYPES:
+        if test(mode):
+            return name
+    return 'regular file' if stat.S_ISREG(mode) else 'unknown'
+
+
+def config_file_kind(relative):
+    """The artifact kind of a file of containers/<id>/: the container's /dev/shm content apart."""
+    if relative == SHM_DIR or relative.startswith(SHM_DIR + '/'):
+        return 'container_shm'
+    return 'container_config'
+
+
+class ContainerFiles:
+    """The files of containers/<id>/ that describe the container (logs aside), listed once.
+
+    `files` holds (relative path, artifact kind) of regular files; `special` one
+    dict per entry that is not a regular file (path, type, and a symlink's
+    target text), listed and never read or followed. Everything is listed and
+    opened beneath the container directory's fd, with O_NOATIME and without
+    following any symlink, so neither an atime moves nor a symlink that the
+    container puts into its /dev/shm leads to a host file.
+    """
+
+    def __init__(self, directory, container_id):
+        self.directory = directory
+        self.container_id = container_id
+        self.files = []
+        self.special = []
+        try:
+            fd = open_dir(directory)
+        except OSError as exc:
+            raise ContainerConfigError(container_id, 'cannot list %s' % describe_os_error(exc))
+        try:
+            self._list(fd)
+        finally:
+            os.close(fd)
+
+    def _list(self, fd):
+        try:
+            entries = scan_dir(fd)
+        except OSError as exc:
+            raise ContainerConfigError(self.container_id, 'cannot list %s: %s' % (self.directory, exc.strerror))
+        for name, st in entries:
+            if LOG_NAME.match(name) or name in NOT_CONFIG_DIRS or name == 'container-cached.log':
+                continue
+            if stat.S_ISDIR(st.st_mode) and name == 'mounts':
+                self._walk(fd, name)
+            else:
+                self._add(fd, name, name, st)
+
+    def _walk(self, fd, name):
+        try:
+            child = open_dir(name, fd)
+        except OSError as exc:
+            self.special.append({'path': name, 'type': 'directory', 'error': describe_os_error(exc)})
+            return
+        try:
+            for relative, st, dir_fd, entry in walk_beneath(child, name + '/'):
+                if not stat.S_ISDIR(st.st_mode):
+                    self._add(dir_fd, entry, relative, st)
+        except OSError as exc:
+            self.special.append({'path': exc.filename or name, 'type': 'directory',
+                                 'error': 'not listed: %s' % (exc.strerror or exc)})
+        finally:
+            os.close(child)
+
+    def _add(self, dir_fd, name, relative, st):
+        if stat.S_ISREG(st.st_mode):
+            self.files.append((relative, config_file_kind(relative)))
+            return
+        item = {'path': relative, 'type': file_type(st.st_mode)}
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                item['target'] = os.readlink(name, dir_fd=dir_fd)
+            except OSError as exc:
+                item['error'] = describe_os_error(exc)
+        self.special.append(item)
+
+    def open(self, relative):
+        """(fd, stat) of one listed file, opened beneath the container directory and following no
+        symlink on the way (a component swapped for a symlink since the listing fails with ELOOP)."""
+        fd = open_dir(self.directory)
+        try:
+            return open_nofollow_beneath(fd, relative)
+        finally:
+            os.close(fd)
+
+    def describe_special(self):
+        return ', '.join('%s -> %s' % (item['path'], item['target']) if 'target' in item
+                         else '%s (%s)' % (item['path'], item.get('error') or item['type']) for item in self.special)
 
 
 def list_config_files(directory, container_id):
-    files, others = [], []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError as exc:
-        raise ContainerConfigError(container_id, 'cannot list %s' % describe_os_error(exc))
-    for name in names:
-        path = os.path.join(directory, name)
-        if LOG_NAME.match(name) or name in NOT_CONFIG_DIRS or name == 'container-cached.log':
-            continue
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            continue
-        if stat.S_ISREG(mode):
-            files.append((name, path))
-        elif stat.S_ISDIR(mode) and name == 'mounts':
-            for parent, dirnames, filenames in os.walk(path, followlinks=False):
-                dirnames.sort()
-                for child in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(parent, d))]):
-                    child_path = os.path.join(parent, child)
-                    relative = os.path.relpath(child_path, directory)
-                    if stat.S_ISREG(os.lstat(child_path).st_mode):
-                        files.append((relative, child_path))
-                    else:
-                        others.append(relative)
-        else:
-            others.append(name)
-    return files, others
+    """The ContainerFiles of a container directory; raises ContainerConfigError when it cannot be listed."""
+    return ContainerFiles(directory, container_id)

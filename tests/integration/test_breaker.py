@@ -149,8 +149,6 @@ def test_an_evidence_dir_inside_a_containers_writable_layer_never_puts_files_int
 
 
 @pytest.mark.parametrize('module', ['container_inspect', 'container_logs'])
-@pytest.mark.xfail(strict=True, reason='list_config_files() and _logs._rotated_set() list containers/<id>/ with '
-                                       'os.listdir/os.walk, without O_NOATIME, so the directory atimes move')
 def test_reading_a_container_from_disk_changes_no_atime_under_its_directory(dockerd, made, module, tmp_path):
     """source=disk: the daemon is not asked anything, so any atime that moves is the module's doing.
     The container's directory of the Docker root is evidence (configs, logs); listing a directory
@@ -238,9 +236,6 @@ def test_collecting_compressed_rotated_logs_live_writes_no_file_into_the_docker_
     assert created == [], 'files created in %s during the run: %s' % (directory, created)
 
 
-@pytest.mark.xfail(strict=True, reason='list_config_files() walks containers/<id>/mounts/shm (the container\'s own '
-                                       '/dev/shm) and copy_file() then opens each path through the host\'s lookup: '
-                                       'a directory swapped for a symlink is followed onto the host')
 def test_a_symlink_swapped_into_the_containers_shm_never_brings_a_host_file_into_the_case(dockerd, made, tmp_path):
     """With --ipc shareable (Docker's default before 20.10 and a common daemon setting), the container's
     /dev/shm is the tmpfs at containers/<id>/mounts/shm in the host's mount namespace; container_inspect
