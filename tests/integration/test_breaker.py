@@ -165,9 +165,6 @@ def test_reading_a_container_from_disk_changes_no_atime_under_its_directory(dock
     assert not changed, describe_changes(changed)
 
 
-@pytest.mark.xfail(strict=True, reason='api_logs (default true) makes dockerd read the json-file log, which '
-                                       'updates the log file\'s atime: the module copies it with O_NOATIME, the '
-                                       'daemon does not')
 def test_collecting_logs_live_with_the_defaults_leaves_the_log_files_atime_as_found(dockerd, made, tmp_path):
     """The log file is evidence; its atime says when it was last read before the incident response.
     The module reads it with O_NOATIME, then, with api_logs (the role's default too), asks the daemon
@@ -214,9 +211,6 @@ class DirectoryWatch:
         return names
 
 
-@pytest.mark.xfail(strict=True, reason='api_logs (default true) asks dockerd for the log; for compressed rotations '
-                                       'dockerd 20.10 writes <id>-json.log.N.gz.tmp (decompressed) into the '
-                                       'container\'s directory of the Docker root, then deletes them')
 def test_collecting_compressed_rotated_logs_live_writes_no_file_into_the_docker_root(dockerd, made, tmp_path):
     """The json-file driver with max-file and compress=true keeps older logs as .gz files. To serve them
     through the Engine API, dockerd decompresses each into a temporary file beside it, in the Docker root:
