@@ -58,9 +58,11 @@ class DfirModule:
         self.evidence = None
 
     def fail(self, msg, **result):
+        """Fail the module. Every artifact already written completely and recorded is still in the
+        result, so that it is fetched; an artifact being written was discarded and is not recorded."""
         result.setdefault('started_at', self.started_at)
         result.setdefault('finished_at', utc_now())
-        result.setdefault('artifacts', [])
+        result.setdefault('artifacts', list(self.evidence.records) if self.evidence is not None else [])
         result.setdefault('errors', self.errors + [msg])
         result.setdefault('parameters', self.params)
         self._emit_warnings()

@@ -311,9 +311,6 @@ def own_dockerd():
     yield from _session_daemon()
 
 
-@pytest.mark.xfail(strict=True, reason='EngineResponse.read_exactly() lets http.client.IncompleteRead (and OSError) '
-                                       'escape, unlike chunks(); the module dies with "unexpected error" and '
-                                       'DfirModule.fail() returns none of the artifacts already written')
 def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_finished_artifact(own_dockerd, tmp_path):
     """dockerd crashes (here: SIGKILL) while it streams a big container's log. That API log is not
     collected, and says why; every artifact finished before it (the other container's logs, the big
@@ -327,7 +324,8 @@ def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_fin
     staging = str(tmp_path / 'staging')
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(run_module(
-        'container_logs', {'docker_host': daemon.host, 'containers': [small, big], 'evidence_dir': staging})))
+        'container_logs', {'docker_host': daemon.host, 'containers': [small, big], 'evidence_dir': staging,
+                           'api_logs': 'always'})))
     worker.start()
     streaming = os.path.join(staging, 'containers', big, 'logs', 'api-stdout.log.partial')
     deadline = time.time() + 300
