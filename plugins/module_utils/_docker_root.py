@@ -100,6 +100,82 @@ def _hex(digest):
     return digest.split(':', 1)[1] if ':' in digest else digest
 
 
+# The JSON types of the values of config.v2.json (and v1 config.json) and hostconfig.json that this
+# model uses; JSON null is accepted for each, as Go writes a nil map or slice as null. A nested dict
+# describes an object's fields, ('map', shape) an object whose every value has that shape, and
+# ('list', shape) an array whose every element has it.
+MOUNT_POINT_SHAPE = {'Type': str, 'Name': str, 'Source': str, 'Destination': str, 'Driver': str, 'RW': bool,
+                     'Propagation': str}
+CONFIG_SHAPE = {
+    'ID': str, 'Name': str, 'Image': str, 'Driver': str, 'Created': str, 'Path': str, 'Args': list,
+    'OS': str, 'Platform': str, 'RestartCount': int, 'NetworkSettings': dict,
+    'LogPath': str, 'HostnamePath': str, 'HostsPath': str, 'ResolvConfPath': str, 'ShmPath': str,
+    'MountLabel': str, 'ProcessLabel': str, 'AppArmorProfile': str,
+    'State': {'Running': bool, 'Paused': bool, 'Restarting': bool, 'Dead': bool, 'OOMKilled': bool,
+              'RemovalInProgress': bool, 'Pid': int, 'ExitCode': int, 'Error': str, 'StartedAt': str,
+              'FinishedAt': str},
+    'Config': {'Image': str, 'User': str, 'Hostname': str, 'Tty': bool, 'Labels': ('map', str)},
+    'MountPoints': ('map', MOUNT_POINT_SHAPE),
+    'Volumes': ('map', str), 'VolumesRW': ('map', bool),
+}
+HOST_CONFIG_SHAPE = {
+    'LogConfig': {'Type': str, 'Config': dict}, 'Tmpfs': ('map', str),
+    'Mounts': ('list', {'Type': str, 'Target': str, 'ReadOnly': bool}),
+    'Privileged': bool, 'PidMode': str, 'NetworkMode': str, 'UsernsMode': str,
+}
+JSON_TYPE_NAMES = {str: 'a string', bool: 'true or false', int: 'a number', list: 'an array', dict: 'an object'}
+
+
+def _json_type(value):
+    for kind, name in ((bool, 'true or false'), (str, 'a string'), (int, 'a number'), (float, 'a number'),
+                       (list, 'an array'), (dict, 'an object')):
+        if isinstance(value, kind):
+            return name
+    return 'null'
+
+
+def shape_errors(document, shape, where=''):
+    """Each value of `document` used by this model that has another JSON type than `shape` says,
+    as 'Field.Sub: expected ..., found ...'."""
+    problems = []
+    if isinstance(shape, tuple):
+        container, inner = shape
+        items = document.items() if container == 'map' else enumerate(document)
+        for key, value in items:
+            problems.extend(_value_errors(value, inner, '%s[%s]' % (where, json.dumps(key))))
+        return problems
+    for key, expected in shape.items():
+        if key in document:
+            problems.extend(_value_errors(document[key], expected, '%s.%s' % (where, key) if where else key))
+    return problems
+
+
+def _value_errors(value, expected, where):
+    if value is None:
+        return []
+    if isinstance(expected, dict):
+        kind = dict
+    elif isinstance(expected, tuple):
+        kind = dict if expected[0] == 'map' else list
+    else:
+        kind = expected
+    matches = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not matches:
+        return ['%s: expected %s, found %s %s' % (where, JSON_TYPE_NAMES[kind], _json_type(value),
+                                                  json.dumps(value)[:60])]
+    if kind in (dict, list) and expected is not kind:
+        return shape_errors(value, expected, where)
+    return []
+
+
+def check_shape(document, shape, path, container_id):
+    """Raise ContainerConfigError naming the file and the fields when `document` is not shaped as used."""
+    problems = shape_errors(document, shape)
+    if problems:
+        raise ContainerConfigError(container_id, '%s is not shaped like a Docker config: %s'
+                                   % (path, '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else '')))
+
+
 def load_json_bytes(data, what):
     try:
         document = json.loads(data.decode('utf-8'))
@@ -188,6 +264,7 @@ class DockerRoot:
             raise ContainerConfigError(container_id, 'cannot read %s' % describe_os_error(exc))
         except DockerRootError as exc:
             raise ContainerConfigError(container_id, 'corrupt config: %s' % exc)
+        check_shape(config, CONFIG_SHAPE, config_path, container_id)
         host_config_path = os.path.join(directory, 'hostconfig.json')
         host_config = {}
         host_config_error = None
@@ -196,6 +273,8 @@ class DockerRoot:
                 host_config = load_json_bytes(read_small(host_config_path), host_config_path)
             except (OSError, DockerRootError) as exc:
                 host_config_error = str(exc)
+            else:
+                check_shape(host_config, HOST_CONFIG_SHAPE, host_config_path, container_id)
         return Container(self, container_id, config_path, config, host_config, host_config_error)
 
     def containers(self):
@@ -218,6 +297,8 @@ class DockerRoot:
 
     def load_image(self, driver, image_id):
         """The image config of a v2 image, with a check that it hashes to its id."""
+        if not image_id:
+            raise DockerRootError('the container\'s config records no image id')
         if self.layout == 'v1':
             return self._load_v1_image(image_id)
         path = self.image_config_path(driver, image_id)
@@ -226,6 +307,10 @@ class DockerRoot:
         except OSError as exc:
             raise DockerRootError('image %s: cannot read its config: %s' % (image_id, describe_os_error(exc)))
         config = load_json_bytes(raw, path)
+        problems = shape_errors(config, {'rootfs': {'diff_ids': ('list', str)}, 'history': ('list', dict)})
+        if problems:
+            raise DockerRootError('image %s: %s is not shaped like an image config: %s'
+                                  % (image_id, path, '; '.join(problems[:5])))
         return {
             'id': image_id,
             'config_path': path,

@@ -285,9 +285,6 @@ WRONG_SHAPES = {
 
 @pytest.mark.parametrize('shape', sorted(WRONG_SHAPES))
 @pytest.mark.parametrize('module', ['engine_facts', 'container_inspect'])
-@pytest.mark.xfail(strict=True, reason='Container.facts()/state/config assume each JSON value has the expected '
-                                       'type: one container\'s odd config raises AttributeError and the module '
-                                       'fails for every container ("unexpected error")')
 def test_a_config_with_unexpected_json_types_fails_only_that_container(dockerd, made, tmp_path, module, shape):
     """A config that parses but is not shaped like Docker's is that container's problem: it is named, its raw
     files are kept, and every other container is still inventoried and collected."""
@@ -346,9 +343,6 @@ def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_fin
     assert [path for path in finished if path not in recorded] == []
 
 
-@pytest.mark.xfail(strict=True, reason='after a step dies unexpectedly, the artifacts it wrote are in no result, so '
-                                       'evidence_fetch skips them; the role then removes the staging dir anyway '
-                                       '(it only checks that the fetch itself did not fail)')
 def test_the_role_never_deletes_hashed_artifacts_from_the_host_before_they_are_in_the_case(
         dockerd, made, keys, tmp_path):
     """container_inspect runs over two containers; it finishes the first one, then dies on the second (here, a
