@@ -68,16 +68,24 @@ def _time_or_none(value):
 
 
 def state_string(state):
-    """The one-word state Docker shows, from a config file's State block."""
+    """The one-word state dockerd reports for a container it loads from this config file's State block.
+
+    The order is moby's State.StateString (container/state.go): running, paused,
+    restarting, removing, dead, created, exited. But a daemon never loads a
+    container as "removing": RemovalInProgress only lives while a daemon removes
+    the container (and dockerd sets Dead before it saves the config during a
+    removal); finding it in a file means that removal was cut short, and on
+    restore dockerd clears the flag and marks the container dead
+    (daemon.restore). So from disk, RemovalInProgress and Dead both read
+    ``dead``, which is what the Engine API's State.Status says of that container.
+    """
     if state.get('Running'):
         if state.get('Paused'):
             return 'paused'
         if state.get('Restarting'):
             return 'restarting'
         return 'running'
-    if state.get('RemovalInProgress'):
-        return 'removing'
-    if state.get('Dead'):
+    if state.get('Dead') or state.get('RemovalInProgress'):
         return 'dead'
     if not _time_or_none(state.get('StartedAt')):
         return 'created'
@@ -518,16 +526,17 @@ class Container:
         rw_layer = self.rw_layer()
         log_path = self.config.get('LogPath') or None
         running = bool(state.get('Running'))
+        state_word = state_string(state)
         return {
             'id': self.id,
             'name': (self.config.get('Name') or '').lstrip('/') or None,
             'image': config.get('Image') or None,
             'image_id': self.image_id,
-            'state': state_string(state),
+            'state': state_word,
             'running': running,
             'paused': bool(state.get('Paused')),
             'restarting': bool(state.get('Restarting')),
-            'dead': bool(state.get('Dead')),
+            'dead': state_word == 'dead',
             'oom_killed': bool(state.get('OOMKilled')),
             'exit_code': state.get('ExitCode'),
             'error': state.get('Error') or None,

@@ -138,7 +138,8 @@ containers:
       type: str
       returned: always
     state:
-      description: "One of created, running, paused, restarting, removing, exited, dead."
+      description: "One of created, running, paused, restarting, removing, exited, dead. V(removing) comes from the API
+        only: read from disk, a removal that was cut short is V(dead), as dockerd restores such a container."
       type: str
       returned: always
     running:
