@@ -150,13 +150,18 @@ def test_listing_a_directory_leaves_its_atime_as_found(tmp_path):
     assert os.lstat(str(tmp_path / 'sub')).st_atime_ns != before[1]
 
 
+def host_beside_tree(tmp_path):
+    """A host directory holding a secret, and beside it a tree whose d/secret is the container's own."""
+    for name, data in (('host/secret', b'host secret'), ('tree/d/secret', b'container file')):
+        os.makedirs(os.path.dirname(str(tmp_path / name)), exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    return tmp_path / 'host', tmp_path / 'tree'
+
+
 def test_walking_lists_a_symlinked_directory_as_a_symlink_and_never_enters_it(tmp_path):
     from ansible_collections.dfir.docker.plugins.module_utils._safe_io import open_dir, walk_beneath
-    outside = tmp_path / 'host'
-    outside.mkdir()
-    (outside / 'shadow').write_bytes(b'host secret')
-    tree = tmp_path / 'tree'
-    tree.mkdir()
+    outside, tree = host_beside_tree(tmp_path)
+    os.rename(str(tree / 'd'), str(tmp_path / 'moved'))
     os.symlink(str(outside), str(tree / 'd'))
     fd = open_dir(str(tree))
     try:
@@ -168,12 +173,7 @@ def test_walking_lists_a_symlinked_directory_as_a_symlink_and_never_enters_it(tm
 
 def test_a_component_swapped_for_a_symlink_is_not_followed(tmp_path):
     from ansible_collections.dfir.docker.plugins.module_utils._safe_io import open_dir, open_nofollow_beneath
-    outside = tmp_path / 'host'
-    outside.mkdir()
-    (outside / 'secret').write_bytes(b'host secret')
-    tree = tmp_path / 'tree'
-    (tree / 'd').mkdir(parents=True)
-    (tree / 'd' / 'secret').write_bytes(b'container file')
+    outside, tree = host_beside_tree(tmp_path)
     fd = open_dir(str(tree))
     try:
         opened, _st = open_nofollow_beneath(fd, 'd/secret')
