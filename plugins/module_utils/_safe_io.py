@@ -219,8 +219,7 @@ def walk_beneath(dir_fd, prefix=''):
             except OSError as exc:
                 raise type(exc)(exc.errno, exc.strerror, relative)
             try:
-                for item in walk_beneath(child, relative + '/'):
-                    yield item
+                yield from walk_beneath(child, relative + '/')
             finally:
                 os.close(child)
 

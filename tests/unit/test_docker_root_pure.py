@@ -177,8 +177,8 @@ def test_a_real_config_with_the_flags_set_reads_as_dockerd_reports_it(shared_roo
     ('Image', 5, 'Image: expected a string, found a number 5'),
     ('MountPoints', {'/data': 'x'}, 'MountPoints["/data"]: expected an object'),
 ])
-def test_a_real_config_with_a_value_of_another_json_type_is_that_containers_error(shared_roots, tmp_path, field,
-                                                                                 value, named):
+def test_a_real_config_with_a_value_of_another_json_type_is_that_containers_error(
+        shared_roots, tmp_path, field, value, named):
     from ansible_collections.dfir.docker.plugins.module_utils._docker_root import ContainerConfigError, DockerRoot
     root = real_root(shared_roots, tmp_path)
     victim, bystander = sorted(os.listdir(str(root / 'containers')))[:2]
@@ -209,7 +209,9 @@ def test_null_values_are_what_go_writes_for_nil_and_are_accepted(shared_roots, t
     from ansible_collections.dfir.docker.plugins.module_utils._docker_root import DockerRoot
     root = real_root(shared_roots, tmp_path)
     victim = sorted(os.listdir(str(root / 'containers')))[0]
-    rewrite(root, victim, lambda document: document.update(Args=None, MountPoints=None, Config=dict(
-        document['Config'], Labels=None)))
+
+    def to_null(document):
+        document.update(Args=None, MountPoints=None, Config=dict(document['Config'], Labels=None))
+    rewrite(root, victim, to_null)
     facts = DockerRoot(str(root)).load_container(victim).facts()
     assert facts['labels'] == {} and facts['id'] == victim
