@@ -66,6 +66,9 @@ options:
         renamed only when complete; a failed artifact is removed and not recorded.
       - Keep it off the filesystem that holds the evidence when you can, since writing there can
         overwrite deleted data that could still be recovered.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
     required: true
 '''

@@ -18,9 +18,13 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dfir.docker.plugins.module_utils._engine_api import DEFAULT_DOCKER_HOST
-from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceDir, EvidenceError
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
+    EvidenceDir,
+    EvidenceError,
+    refuse_inside_docker_root,
+)
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_now
-from ansible_collections.dfir.docker.plugins.module_utils._sources import SOURCES, SourceError, Target
+from ansible_collections.dfir.docker.plugins.module_utils._sources import DEFAULT_DOCKER_ROOT, SOURCES, SourceError, Target
 
 
 def source_argument_spec():
@@ -54,9 +58,11 @@ class DfirModule:
         self.evidence = None
 
     def fail(self, msg, **result):
+        """Fail the module. Every artifact already written completely and recorded is still in the
+        result, so that it is fetched; an artifact being written was discarded and is not recorded."""
         result.setdefault('started_at', self.started_at)
         result.setdefault('finished_at', utc_now())
-        result.setdefault('artifacts', [])
+        result.setdefault('artifacts', list(self.evidence.records) if self.evidence is not None else [])
         result.setdefault('errors', self.errors + [msg])
         result.setdefault('parameters', self.params)
         self._emit_warnings()
@@ -73,9 +79,18 @@ class DfirModule:
             self.warnings.append('the Docker root cannot be read, so raw files are not collected: %s' % self.target.root_error)
         return self.target
 
+    def docker_roots(self):
+        """The Docker roots a staging dir must stay out of (see Target.docker_roots)."""
+        if self.target is not None:
+            return self.target.docker_roots()
+        return [self.params.get('docker_root'), DEFAULT_DOCKER_ROOT]
+
     def open_evidence(self, path=None):
         path = path or self.params['evidence_dir']
         try:
+            # refused before anything is created, in check mode too
+            if path and os.path.isabs(path):
+                refuse_inside_docker_root(path, self.docker_roots())
             # check mode checks the name only: it creates nothing
             self.evidence = EvidenceDir(path, create=not self.check_mode)
         except EvidenceError as exc:

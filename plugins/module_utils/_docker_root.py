@@ -27,8 +27,12 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
     describe_os_error,
     is_real_dir,
     list_dir,
+    open_dir,
+    open_nofollow_beneath,
     read_small,
     read_text,
+    scan_dir,
+    walk_beneath,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._storage import (
     KNOWN_DRIVER_DIRS,
@@ -64,16 +68,24 @@ def _time_or_none(value):
 
 
 def state_string(state):
-    """The one-word state Docker shows, from a config file's State block."""
+    """The one-word state dockerd reports for a container it loads from this config file's State block.
+
+    The order is moby's State.StateString (container/state.go): running, paused,
+    restarting, removing, dead, created, exited. But a daemon never loads a
+    container as "removing": RemovalInProgress only lives while a daemon removes
+    the container (and dockerd sets Dead before it saves the config during a
+    removal); finding it in a file means that removal was cut short, and on
+    restore dockerd clears the flag and marks the container dead
+    (daemon.restore). So from disk, RemovalInProgress and Dead both read
+    ``dead``, which is what the Engine API's State.Status says of that container.
+    """
     if state.get('Running'):
         if state.get('Paused'):
             return 'paused'
         if state.get('Restarting'):
             return 'restarting'
         return 'running'
-    if state.get('RemovalInProgress'):
-        return 'removing'
-    if state.get('Dead'):
+    if state.get('Dead') or state.get('RemovalInProgress'):
         return 'dead'
     if not _time_or_none(state.get('StartedAt')):
         return 'created'
@@ -94,6 +106,82 @@ def chain_ids(diff_ids):
 
 def _hex(digest):
     return digest.split(':', 1)[1] if ':' in digest else digest
+
+
+# The JSON types of the values of config.v2.json (and v1 config.json) and hostconfig.json that this
+# model uses; JSON null is accepted for each, as Go writes a nil map or slice as null. A nested dict
+# describes an object's fields, ('map', shape) an object whose every value has that shape, and
+# ('list', shape) an array whose every element has it.
+MOUNT_POINT_SHAPE = {'Type': str, 'Name': str, 'Source': str, 'Destination': str, 'Driver': str, 'RW': bool,
+                     'Propagation': str}
+CONFIG_SHAPE = {
+    'ID': str, 'Name': str, 'Image': str, 'Driver': str, 'Created': str, 'Path': str, 'Args': list,
+    'OS': str, 'Platform': str, 'RestartCount': int, 'NetworkSettings': dict,
+    'LogPath': str, 'HostnamePath': str, 'HostsPath': str, 'ResolvConfPath': str, 'ShmPath': str,
+    'MountLabel': str, 'ProcessLabel': str, 'AppArmorProfile': str,
+    'State': {'Running': bool, 'Paused': bool, 'Restarting': bool, 'Dead': bool, 'OOMKilled': bool,
+              'RemovalInProgress': bool, 'Pid': int, 'ExitCode': int, 'Error': str, 'StartedAt': str,
+              'FinishedAt': str},
+    'Config': {'Image': str, 'User': str, 'Hostname': str, 'Tty': bool, 'Labels': ('map', str)},
+    'MountPoints': ('map', MOUNT_POINT_SHAPE),
+    'Volumes': ('map', str), 'VolumesRW': ('map', bool),
+}
+HOST_CONFIG_SHAPE = {
+    'LogConfig': {'Type': str, 'Config': dict}, 'Tmpfs': ('map', str),
+    'Mounts': ('list', {'Type': str, 'Target': str, 'ReadOnly': bool}),
+    'Privileged': bool, 'PidMode': str, 'NetworkMode': str, 'UsernsMode': str,
+}
+JSON_TYPE_NAMES = {str: 'a string', bool: 'true or false', int: 'a number', list: 'an array', dict: 'an object'}
+
+
+def _json_type(value):
+    for kind, name in ((bool, 'true or false'), (str, 'a string'), (int, 'a number'), (float, 'a number'),
+                       (list, 'an array'), (dict, 'an object')):
+        if isinstance(value, kind):
+            return name
+    return 'null'
+
+
+def shape_errors(document, shape, where=''):
+    """Each value of `document` used by this model that has another JSON type than `shape` says,
+    as 'Field.Sub: expected ..., found ...'."""
+    problems = []
+    if isinstance(shape, tuple):
+        container, inner = shape
+        items = document.items() if container == 'map' else enumerate(document)
+        for key, value in items:
+            problems.extend(_value_errors(value, inner, '%s[%s]' % (where, json.dumps(key))))
+        return problems
+    for key, expected in shape.items():
+        if key in document:
+            problems.extend(_value_errors(document[key], expected, '%s.%s' % (where, key) if where else key))
+    return problems
+
+
+def _value_errors(value, expected, where):
+    if value is None:
+        return []
+    if isinstance(expected, dict):
+        kind = dict
+    elif isinstance(expected, tuple):
+        kind = dict if expected[0] == 'map' else list
+    else:
+        kind = expected
+    matches = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not matches:
+        return ['%s: expected %s, found %s %s' % (where, JSON_TYPE_NAMES[kind], _json_type(value),
+                                                  json.dumps(value)[:60])]
+    if kind in (dict, list) and expected is not kind:
+        return shape_errors(value, expected, where)
+    return []
+
+
+def check_shape(document, shape, path, container_id):
+    """Raise ContainerConfigError naming the file and the fields when `document` is not shaped as used."""
+    problems = shape_errors(document, shape)
+    if problems:
+        raise ContainerConfigError(container_id, '%s is not shaped like a Docker config: %s'
+                                   % (path, '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else '')))
 
 
 def load_json_bytes(data, what):
@@ -184,6 +272,7 @@ class DockerRoot:
             raise ContainerConfigError(container_id, 'cannot read %s' % describe_os_error(exc))
         except DockerRootError as exc:
             raise ContainerConfigError(container_id, 'corrupt config: %s' % exc)
+        check_shape(config, CONFIG_SHAPE, config_path, container_id)
         host_config_path = os.path.join(directory, 'hostconfig.json')
         host_config = {}
         host_config_error = None
@@ -192,6 +281,8 @@ class DockerRoot:
                 host_config = load_json_bytes(read_small(host_config_path), host_config_path)
             except (OSError, DockerRootError) as exc:
                 host_config_error = str(exc)
+            else:
+                check_shape(host_config, HOST_CONFIG_SHAPE, host_config_path, container_id)
         return Container(self, container_id, config_path, config, host_config, host_config_error)
 
     def containers(self):
@@ -214,6 +305,8 @@ class DockerRoot:
 
     def load_image(self, driver, image_id):
         """The image config of a v2 image, with a check that it hashes to its id."""
+        if not image_id:
+            raise DockerRootError('the container\'s config records no image id')
         if self.layout == 'v1':
             return self._load_v1_image(image_id)
         path = self.image_config_path(driver, image_id)
@@ -222,6 +315,10 @@ class DockerRoot:
         except OSError as exc:
             raise DockerRootError('image %s: cannot read its config: %s' % (image_id, describe_os_error(exc)))
         config = load_json_bytes(raw, path)
+        problems = shape_errors(config, {'rootfs': {'diff_ids': ('list', str)}, 'history': ('list', dict)})
+        if problems:
+            raise DockerRootError('image %s: %s is not shaped like an image config: %s'
+                                  % (image_id, path, '; '.join(problems[:5])))
         return {
             'id': image_id,
             'config_path': path,
@@ -360,12 +457,7 @@ class Container:
         return self.root.rebase(recorded_path, self.original_root())
 
     def config_files(self):
-        """Files of containers/<id>/ that describe the container, logs aside.
-
-        Returns (relative name, absolute path) pairs for regular files, and the
-        relative names of entries that are not regular files (listed, not read).
-        The ``mounts/`` subtree is walked without following symlinks.
-        """
+        """Files of containers/<id>/ that describe the container, logs aside: a ContainerFiles."""
         return list_config_files(self.directory, self.id)
 
     def log_config(self):
@@ -434,16 +526,17 @@ class Container:
         rw_layer = self.rw_layer()
         log_path = self.config.get('LogPath') or None
         running = bool(state.get('Running'))
+        state_word = state_string(state)
         return {
             'id': self.id,
             'name': (self.config.get('Name') or '').lstrip('/') or None,
             'image': config.get('Image') or None,
             'image_id': self.image_id,
-            'state': state_string(state),
+            'state': state_word,
             'running': running,
             'paused': bool(state.get('Paused')),
             'restarting': bool(state.get('Restarting')),
-            'dead': bool(state.get('Dead')),
+            'dead': state_word == 'dead',
             'oom_killed': bool(state.get('OOMKilled')),
             'exit_code': state.get('ExitCode'),
             'error': state.get('Error') or None,
@@ -568,34 +661,108 @@ LOG_NAME = re.compile(r'^[0-9a-f]{64}-json\.log(\.\d+)?(\.gz)?$')
 # Directories of containers/<id>/ that are not configuration: logs, the
 # container's /dev/shm backing and checkpoints are collected elsewhere or not at all.
 NOT_CONFIG_DIRS = ('local-logs', 'shm', 'checkpoints')
+# containers/<id>/mounts/shm is the tmpfs behind the container's own /dev/shm (--ipc shareable or private):
+# the container writes there at will, so what it holds is the container's data, not the daemon's config.
+SHM_DIR = 'mounts/shm'
+
+FILE_TYPES = ((stat.S_ISLNK, 'symlink'), (stat.S_ISDIR, 'directory'), (stat.S_ISFIFO, 'fifo'),
+              (stat.S_ISSOCK, 'socket'), (stat.S_ISCHR, 'character device'), (stat.S_ISBLK, 'block device'))
+
+
+def file_type(mode):
+    for test, name in FILE_TYPES:
+        if test(mode):
+            return name
+    return 'regular file' if stat.S_ISREG(mode) else 'unknown'
+
+
+def config_file_kind(relative):
+    """The artifact kind of a file of containers/<id>/: the container's /dev/shm content apart."""
+    if relative == SHM_DIR or relative.startswith(SHM_DIR + '/'):
+        return 'container_shm'
+    return 'container_config'
+
+
+class ContainerFiles:
+    """The files of containers/<id>/ that describe the container (logs aside), listed once.
+
+    `files` holds (relative path, artifact kind) of regular files; `special` one
+    dict per entry that is not a regular file (path, type, and a symlink's
+    target text), listed and never read or followed. Everything is listed and
+    opened beneath the container directory's fd, with O_NOATIME and without
+    following any symlink, so neither an atime moves nor a symlink that the
+    container puts into its /dev/shm leads to a host file.
+    """
+
+    def __init__(self, directory, container_id):
+        self.directory = directory
+        self.container_id = container_id
+        self.files = []
+        self.special = []
+        try:
+            fd = open_dir(directory)
+        except OSError as exc:
+            raise ContainerConfigError(container_id, 'cannot list %s' % describe_os_error(exc))
+        try:
+            self._list(fd)
+        finally:
+            os.close(fd)
+
+    def _list(self, fd):
+        try:
+            entries = scan_dir(fd)
+        except OSError as exc:
+            raise ContainerConfigError(self.container_id, 'cannot list %s: %s' % (self.directory, exc.strerror))
+        for name, st in entries:
+            if LOG_NAME.match(name) or name in NOT_CONFIG_DIRS or name == 'container-cached.log':
+                continue
+            if stat.S_ISDIR(st.st_mode) and name == 'mounts':
+                self._walk(fd, name)
+            else:
+                self._add(fd, name, name, st)
+
+    def _walk(self, fd, name):
+        try:
+            child = open_dir(name, fd)
+        except OSError as exc:
+            self.special.append({'path': name, 'type': 'directory', 'error': describe_os_error(exc)})
+            return
+        try:
+            for relative, st, dir_fd, entry in walk_beneath(child, name + '/'):
+                if not stat.S_ISDIR(st.st_mode):
+                    self._add(dir_fd, entry, relative, st)
+        except OSError as exc:
+            self.special.append({'path': exc.filename or name, 'type': 'directory',
+                                 'error': 'not listed: %s' % (exc.strerror or exc)})
+        finally:
+            os.close(child)
+
+    def _add(self, dir_fd, name, relative, st):
+        if stat.S_ISREG(st.st_mode):
+            self.files.append((relative, config_file_kind(relative)))
+            return
+        item = {'path': relative, 'type': file_type(st.st_mode)}
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                item['target'] = os.readlink(name, dir_fd=dir_fd)
+            except OSError as exc:
+                item['error'] = describe_os_error(exc)
+        self.special.append(item)
+
+    def open(self, relative):
+        """(fd, stat) of one listed file, opened beneath the container directory and following no
+        symlink on the way (a component swapped for a symlink since the listing fails with ELOOP)."""
+        fd = open_dir(self.directory)
+        try:
+            return open_nofollow_beneath(fd, relative)
+        finally:
+            os.close(fd)
+
+    def describe_special(self):
+        return ', '.join('%s -> %s' % (item['path'], item['target']) if 'target' in item
+                         else '%s (%s)' % (item['path'], item.get('error') or item['type']) for item in self.special)
 
 
 def list_config_files(directory, container_id):
-    files, others = [], []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError as exc:
-        raise ContainerConfigError(container_id, 'cannot list %s' % describe_os_error(exc))
-    for name in names:
-        path = os.path.join(directory, name)
-        if LOG_NAME.match(name) or name in NOT_CONFIG_DIRS or name == 'container-cached.log':
-            continue
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            continue
-        if stat.S_ISREG(mode):
-            files.append((name, path))
-        elif stat.S_ISDIR(mode) and name == 'mounts':
-            for parent, dirnames, filenames in os.walk(path, followlinks=False):
-                dirnames.sort()
-                for child in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(parent, d))]):
-                    child_path = os.path.join(parent, child)
-                    relative = os.path.relpath(child_path, directory)
-                    if stat.S_ISREG(os.lstat(child_path).st_mode):
-                        files.append((relative, child_path))
-                    else:
-                        others.append(relative)
-        else:
-            others.append(name)
-    return files, others
+    """The ContainerFiles of a container directory; raises ContainerConfigError when it cannot be listed."""
+    return ContainerFiles(directory, container_id)

@@ -106,6 +106,14 @@ def _describe_connect_error(socket_path, exc):
     return 'cannot connect to the Docker daemon socket %s: %s' % (socket_path, exc.strerror or exc)
 
 
+def _describe_read_error(exc):
+    if isinstance(exc, http.client.IncompleteRead):
+        return '%d bytes read, %s more expected' % (len(exc.partial), exc.expected if exc.expected is not None else 'some')
+    if isinstance(exc, socket.timeout):
+        return 'no data within the timeout'
+    return '%s: %s' % (type(exc).__name__, exc)
+
+
 def _file_kind(path):
     try:
         mode = os.stat(path).st_mode
@@ -129,12 +137,18 @@ class EngineResponse:
         self.status = response.status
         self.headers = response.headers
 
+    def _read(self, size):
+        """Up to `size` bytes of the body; a daemon that dies or drops the connection mid-body
+        (IncompleteRead, a reset, a timeout) is an EngineAPIError, like any other answer it failed to give."""
+        try:
+            return self._response.read(size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise EngineAPIError('the Docker daemon closed the stream before the end of the response: %s'
+                                 % (_describe_read_error(exc)))
+
     def chunks(self, size=1024 * 1024):
         while True:
-            try:
-                data = self._response.read(size)
-            except (OSError, http.client.HTTPException) as exc:
-                raise EngineAPIError('the Docker daemon broke off the response: %s' % exc)
+            data = self._read(size)
             if not data:
                 return
             yield data
@@ -144,7 +158,7 @@ class EngineResponse:
         parts = []
         remaining = size
         while remaining:
-            data = self._response.read(remaining)
+            data = self._read(remaining)
             if not data:
                 break
             parts.append(data)

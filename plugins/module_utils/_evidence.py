@@ -17,6 +17,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
@@ -37,6 +38,95 @@ STAGING_MARKER = '.dfir-docker-staging'
 
 class EvidenceError(Exception):
     """An artifact could not be written; nothing was recorded for it."""
+
+
+# The name of a user-namespace-remapped Docker root kept inside the real one: <root>/<uid>.<gid>.
+_REMAPPED_NAME = re.compile(r'^\d+\.\d+$')
+
+
+def resolved_future_path(path):
+    """Where `path` lands once it is created: the real path of its nearest existing ancestor
+    (symlinks resolved), joined with the components that do not exist yet."""
+    path = os.path.normpath(os.path.abspath(path))
+    missing = []
+    current = path
+    while not os.path.exists(current) and current != os.path.dirname(current):
+        missing.insert(0, os.path.basename(current))
+        current = os.path.dirname(current)
+    return os.path.join(os.path.realpath(current), *missing) if missing else os.path.realpath(current)
+
+
+def _identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def protected_roots(roots):
+    """The Docker roots a staging dir must stay out of, each once, as absolute real paths: every
+    root given, and for a user-namespace-remapped root (``<root>/<uid>.<gid>``) the root that holds
+    it. A remapped root kept inside a given root is inside it already."""
+    found = []
+    for root in roots:
+        if not root:
+            continue
+        root = os.path.normpath(os.path.abspath(root))
+        candidates = [root]
+        if _REMAPPED_NAME.match(os.path.basename(root)):
+            candidates.append(os.path.dirname(root))
+        for candidate in candidates:
+            for form in (candidate, resolved_future_path(candidate)):
+                if form not in found and form != '/':
+                    found.append(form)
+    return found
+
+
+def docker_root_holding(path, roots):
+    """The Docker root (of `roots`) that `path` is or would be inside, else None.
+
+    `path` may not exist yet: what counts is where it would be created, so the
+    real path of its nearest existing ancestor is compared. A bind mount of a
+    root elsewhere is caught too, by comparing each existing ancestor's device
+    and inode with the roots'.
+    """
+    roots = protected_roots(roots)
+    lexical = os.path.normpath(os.path.abspath(path))
+    resolved = resolved_future_path(path)
+    for root in roots:
+        for form in (lexical, resolved):
+            if form == root or form.startswith(root.rstrip('/') + '/'):
+                return root
+    identities = dict((_identity(root), root) for root in roots)
+    identities.pop(None, None)
+    current = resolved
+    while identities:
+        identity = _identity(current)
+        if identity in identities:
+            return identities[identity]
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return None
+
+
+def refuse_inside_docker_root(path, roots, what='evidence_dir'):
+    """Raise EvidenceError, naming both paths, when `path` is or would be inside a Docker root.
+
+    Writing there can overwrite deleted data that is evidence, changes the root's
+    own metadata, and inside a container's writable layer puts files into the
+    container. Called before the staging dir is created.
+    """
+    root = docker_root_holding(path, roots)
+    if root is None:
+        return
+    resolved = resolved_future_path(path)
+    shown = path if os.path.normpath(path) == resolved else '%s (%s once symlinks are resolved)' % (path, resolved)
+    raise EvidenceError('%s %s is inside the Docker root %s: writing there could overwrite evidence and change the '
+                        'Docker root (inside a container\'s writable layer, the files would appear in the container); '
+                        'choose a staging dir outside it, preferably on another disk' % (what, shown, root))
 
 
 def _write_reason(exc, path):

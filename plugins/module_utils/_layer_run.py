@@ -32,13 +32,6 @@ from ansible_collections.dfir.docker.plugins.module_utils._tree import ReadOnlyT
 FLUSH_BYTES = 1024 * 1024
 
 
-def inside(path, directory):
-    """True when `path` is `directory` or below it (symlinks resolved)."""
-    path = os.path.realpath(path)
-    directory = os.path.realpath(directory)
-    return path == directory or path.startswith(directory.rstrip('/') + '/')
-
-
 def json_line(record):
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(',', ':')).encode('utf-8') + b'\n'
 
@@ -54,14 +47,6 @@ class LayerRun:
         root = dfir.target.root
         remapped = root.remapped_ids() if root is not None else None
         self.ids = RemappedIds(*remapped) if remapped else None
-
-    def check_staging(self):
-        """Refuse a staging dir inside the Docker root: writing there could overwrite what is recovered."""
-        root = self.dfir.target.root
-        if self.writes and root is not None and inside(self.dfir.params['evidence_dir'], root.path):
-            self.dfir.fail('evidence_dir %s is inside the Docker root %s: writing there could overwrite evidence; '
-                           'choose a staging dir outside it, preferably on another disk'
-                           % (self.dfir.params['evidence_dir'], root.path))
 
     def open_tree(self):
         root = self.dfir.target.root
@@ -237,8 +222,8 @@ def run_jobs(dfir, job_class, writes, finish_result=None):
     """Select the containers, run `job_class(run, id, facts).execute()` for each, and finish the module."""
     target = dfir.open_target()
     run = LayerRun(dfir, writes)
-    run.check_staging()
     if writes:
+        # refuses a staging dir inside the Docker root before creating it
         dfir.open_evidence()
     dfir.planned = []
     run.open_tree()

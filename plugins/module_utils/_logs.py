@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a container's logs are on disk, by logging driver.
 
-Private to the collection.  Pure: lists files, reads nothing.
+Private to the collection.  Pure: lists files (O_NOATIME), reads nothing.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,6 +13,8 @@ __metaclass__ = type
 import os
 import re
 import stat
+
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import list_dir
 
 # Drivers that keep the log in files under the container's directory.
 FILE_DRIVERS = ('json-file', 'local')
@@ -50,7 +52,7 @@ def _is_regular(path):
 
 def _rotated_set(directory, base, kind):
     try:
-        names = os.listdir(directory)
+        names = list_dir(directory)   # O_NOATIME: listing the directory leaves its atime as found
     except OSError:
         return []
     found = []

@@ -169,14 +169,95 @@ def read_text(path, limit=16 * 1024 * 1024):
     return read_small(path, limit).decode('utf-8', 'surrogateescape')
 
 
-def list_dir(path):
-    """The names in a directory, listed with O_NOATIME (listing updates a directory's atime) and
-    never through a symlink in the last component."""
-    fd = open_noatime(path, os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+DIR_FLAGS = os.O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+
+
+def open_dir(path, dir_fd=None):
+    """Open a directory to list it: O_NOATIME (listing a directory updates its atime otherwise,
+    unless the kernel refuses the flag with EPERM), never through a symlink in the last component."""
+    return open_noatime(path, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def list_dir(path, dir_fd=None):
+    """The names in a directory, listed through an fd opened by `open_dir`."""
+    fd = open_dir(path, dir_fd)
     try:
         return os.listdir(fd)
     finally:
         os.close(fd)
+
+
+def scan_dir(fd):
+    """(name, lstat result) of each entry of the open directory `fd`, sorted by name; an entry that
+    is gone by the time it is looked at is left out."""
+    found = []
+    for name in os.listdir(fd):
+        try:
+            found.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+        except FileNotFoundError:
+            continue
+    return sorted(found)
+
+
+def walk_beneath(dir_fd, prefix=''):
+    """Yield (relative path, lstat result, directory fd, name) for everything below the open
+    directory `dir_fd`, depth first, sorted by name.
+
+    Each directory is opened relative to its parent's fd with O_NOFOLLOW and
+    O_NOATIME, so a symlink is listed as a symlink and never entered, and the
+    lookup never leaves the tree through a renamed or swapped component. The
+    directory fd yielded is valid only until the next item is asked for.
+    """
+    for name, st in scan_dir(dir_fd):
+        relative = prefix + name
+        yield relative, st, dir_fd, name
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                child = open_dir(name, dir_fd)
+            except FileNotFoundError:
+                continue   # removed since it was listed
+            except OSError as exc:
+                raise type(exc)(exc.errno, exc.strerror, relative)
+            try:
+                yield from walk_beneath(child, relative + '/')
+            finally:
+                os.close(child)
+
+
+def open_nofollow_beneath(dir_fd, path):
+    """Open the regular file at `path` below the open directory `dir_fd`, following no symlink at
+    all: each directory on the way is opened relative to the previous one with O_NOFOLLOW, so a
+    component that is (or has just become) a symlink fails with ELOOP instead of leading elsewhere.
+    Returns (fd, stat result) like `open_regular`; raises OSError naming `path`."""
+    parts = _path_parts(path)
+    if not parts or '..' in parts:
+        raise OSError(errno.EINVAL, 'not a path below the directory', path)
+    opened = []
+    try:
+        here = dir_fd
+        for name in parts[:-1]:
+            try:
+                here = os.open(name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, dir_fd=here)
+            except OSError as exc:
+                if exc.errno == errno.ENOTDIR:
+                    kind = 'a symbolic link, not followed' if _is_symlink(name, here) else 'not a directory'
+                    raise OSError(errno.ELOOP if 'symbolic' in kind else errno.ENOTDIR, '%s is %s' % (name, kind), path)
+                raise type(exc)(exc.errno, exc.strerror, path)
+            opened.append(here)
+        try:
+            return open_regular(parts[-1], dir_fd=here)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, path)
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _is_symlink(name, dir_fd):
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def is_real_dir(path):

@@ -143,15 +143,24 @@ class Target:
                     raise SourceError('source is api, but %s' % exc)
                 self.warnings.append('no Docker daemon answered (%s); reading the Docker root from disk' % exc)
         self.source = 'api' if self.client else 'disk'
+        requested_root = docker_root
         if docker_root is None:
             docker_root = (self._info or {}).get('DockerRootDir') or DEFAULT_DOCKER_ROOT
         self.docker_root = docker_root
+        self.requested_root = requested_root
         try:
             self.root = DockerRoot(docker_root)
         except NotADockerRoot as exc:
             if self.source == 'disk':
                 raise SourceError(str(exc))
             self.root_error = str(exc)
+
+    def docker_roots(self):
+        """Every Docker root known here, which a staging dir must stay out of: the one asked for,
+        the one read, the live daemon's DockerRootDir (when it answered) and the default root."""
+        roots = [self.requested_root, self.docker_root, self.root.path if self.root is not None else None,
+                 (self._info or {}).get('DockerRootDir')]
+        return [root for root in roots if root] + [DEFAULT_DOCKER_ROOT]
 
     # -- the engine --------------------------------------------------------
 

@@ -41,6 +41,9 @@ options:
       - The staging directory on the host that artifacts are written into, created (mode 0700) when missing. Each
         artifact is hashed while written and renamed only when complete; a failed one is removed and not recorded.
       - Required unless O(counts_only) is set.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
   hash:
     description:

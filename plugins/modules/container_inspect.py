@@ -19,6 +19,12 @@ description:
     (C(config.v2.json) or C(config.json), C(hostconfig.json), C(hostname), C(hosts), C(resolv.conf),
     C(resolv.conf.hash), and C(mounts/) when present). Logs are left to M(dfir.docker.container_logs).
     They are copied even when they cannot be parsed, so a corrupt config is preserved as found.
+  - The files under C(mounts/shm/) (the tmpfs behind the container's own C(/dev/shm), which the container writes at
+    will) are the container's data, kept as kind C(container_shm) under C(config/mounts/shm/); one that changes
+    or disappears while it is collected is noted, not failed.
+  - Everything in the container's directory is listed and opened beneath the directory with C(O_NOATIME) and
+    without following any symlink, not even in the middle of a path. Entries that are not regular files (a
+    symlink, with its target text, a fifo, a device) are listed in C(special_files.json), never read or followed.
   - C(image/config.json), the image config byte for byte from the image store (its SHA-256 is the
     image id, which the record checks); live, also C(image/inspect.json) and C(image/history.json) from the API.
   - C(layers.json), the layer chain, oldest first, with diff ids, chain ids, cache ids, their
@@ -94,6 +100,7 @@ finished_at:
   type: str
 '''
 
+import functools
 import os
 
 from ansible_collections.dfir.docker.plugins.module_utils._common import (
@@ -200,21 +207,44 @@ class ContainerRun:
             return
         directory = self.target.root.container_dir(self.id)
         try:
-            files, others = list_config_files(directory, self.id)
+            listing = list_config_files(directory, self.id)
         except ContainerConfigError as exc:
             self.errors.append(str(exc))
             return
-        for relative, path in files:
-            size = None
+        for relative, kind in listing.files:
+            relpath = '%s/config/%s' % (self.base, relative)
             if self.dfir.check_mode:
-                try:
-                    size = os.lstat(path).st_size
-                except OSError:
-                    pass
-            self.write('container_config', '%s/config/%s' % (self.base, relative), self._copy, path,
-                       'container_config', planned_size=size)
-        if others:
-            self.notes.append('not regular files, listed and not read: %s' % ', '.join(others))
+                self.write(kind, relpath, None, planned_size=self._size(listing, relative))
+                continue
+            try:
+                fd, st = listing.open(relative)
+            except OSError as exc:
+                message = '%s not collected: %s' % (relpath, describe_os_error(exc))
+                if kind == 'container_shm':
+                    # the container's own /dev/shm changes under us while it runs: say so, it is not a failure
+                    self.notes.append(message)
+                else:
+                    self.errors.append(message)
+                continue
+            source = os.path.join(directory, relative)
+            try:
+                self.write(kind, relpath, functools.partial(self.evidence.copy_fd, fd, st, source, kind=kind,
+                                                            container_id=self.id))
+            finally:
+                os.close(fd)
+        if listing.special:
+            self.notes.append('not regular files, listed and not read or followed: %s' % listing.describe_special())
+            self.write('container_special_files', '%s/special_files.json' % self.base, self.evidence.write_json,
+                       listing.special, 'container_special_files', self.id, 'disk')
+
+    @staticmethod
+    def _size(listing, relative):
+        try:
+            fd, st = listing.open(relative)
+        except OSError:
+            return None
+        os.close(fd)
+        return st.st_size
 
     def _copy(self, relpath, source_path, kind):
         return self.evidence.copy_file(source_path, relpath, kind, self.id)

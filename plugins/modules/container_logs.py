@@ -18,7 +18,7 @@ description:
     during collection cannot lose one.
   - the C(local) driver's files (C(local-logs/container.log) and its rotations) and the dual-logging
     cache C(container-cached.log) that Docker 20.10 and later keeps for remote drivers.
-  - when live (O(api_logs=true)), the log as the Engine API serves it, with timestamps, in
+  - when live and O(api_logs) says so, the log as the Engine API serves it, with timestamps, in
     C(api-stdout.log) and C(api-stderr.log), or C(api-tty.log) for a container with a TTY.
   - When the log driver keeps nothing on disk (journald, syslog, gelf, none, ...), the container's
     entry says where the log went in C(logs_elsewhere); that is not an error.
@@ -30,9 +30,21 @@ extends_documentation_fragment:
   - dfir.docker.common.evidence
 options:
   api_logs:
-    description: Also collect the log through the Engine API, with timestamps, when the API is the source.
-    type: bool
-    default: true
+    description:
+      - Whether to also collect the log through the Engine API, with timestamps, when the API is the source.
+      - V(auto) asks the daemon only for a container whose log driver keeps nothing on disk that the module can
+        copy (C(journald), or a remote driver such as C(syslog) or C(gelf) without its local cache). The files of
+        C(json-file) and C(local), and the dual-logging cache, are copied byte for byte instead, and the daemon is
+        not asked, since serving them changes the Docker root. For C(none) there is no log anywhere.
+      - V(always) also asks the daemon when the files were copied. This changes state on the host; each request
+        is listed in RV(state_changes). dockerd reads the log files, which moves their atime. For compressed
+        rotations (C(compress=true)), dockerd 20.10 also writes decompressed temporary files
+        (C(<id>-json.log.N.gz.tmp)) into the container's directory of the Docker root and deletes them again.
+      - V(never) never asks the daemon for a log.
+      - The booleans of earlier versions are still accepted, with a deprecation warning. V(true) means V(always)
+        and V(false) means V(never).
+    type: raw
+    default: auto
 attributes:
   check_mode:
     support: full
@@ -73,6 +85,14 @@ errors:
   returned: always
   type: list
   elements: str
+state_changes:
+  description:
+    - Each request for a log made to the daemon with O(api_logs=always), in order, with action
+      (V(engine_api_log_read)), container_id, container_name, at (UTC), method, changed, ok and msg. The
+      C(acquire) role writes each one to the custody log.
+  returned: always
+  type: list
+  elements: dict
 source:
   description: The source used.
   returned: success
@@ -89,6 +109,8 @@ finished_at:
 
 import os
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.dfir.docker.plugins.module_utils._common import (
     DfirModule,
     containers_argument_spec,
@@ -98,7 +120,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._common import (
 from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineNotFound, demultiplex
 from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceError, planned
 from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, where_logs_went
-from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, open_regular
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, open_regular, utc_now
 
 
 def collect_container(dfir, container_id, facts):
@@ -148,8 +170,8 @@ def collect_container(dfir, container_id, facts):
                 os.close(fd)
 
     live = target.client is not None and facts.get('source') == 'api'
-    if live and dfir.params['api_logs']:
-        reason = api_log_skip_reason(facts, files, target.root is not None)
+    if live and dfir.api_logs != 'never':
+        reason = api_log_skip_reason(facts, files, target.root is not None, dfir.api_logs)
         if reason:
             outcome['notes'].append(reason)
         else:
@@ -167,18 +189,42 @@ def collect_container(dfir, container_id, facts):
 LIVE_LOG_KIND = {'json-file': 'container_log', 'local': 'container_log_local'}
 
 
-def api_log_skip_reason(facts, files, root_readable):
+API_LOGS = ('auto', 'always', 'never')
+
+
+def api_logs_mode(value):
+    """(mode, warning) for the api_logs option: auto, always or never; the booleans of earlier
+    versions map to always and never, with a deprecation warning. Raises ValueError."""
+    if isinstance(value, str) and value.strip().lower() in API_LOGS:
+        return value.strip().lower(), None
+    try:
+        flag = boolean(value, strict=True)
+    except TypeError:
+        raise ValueError('api_logs must be one of %s, not %r' % (', '.join(API_LOGS), value))
+    mode = 'always' if flag else 'never'
+    return mode, ('api_logs=%s is deprecated: use api_logs=%s (the same), or auto, the default, which asks the '
+                  'daemon only when the log driver keeps nothing on disk to copy' % (str(value).lower(), mode))
+
+
+def api_log_skip_reason(facts, files, root_readable, mode='always'):
     """Why the daemon is not asked for this container's log; None when it is.
 
     To serve a log, dockerd opens the container's log file for appending and
     creates it when it is missing: asking for the log of a container that
-    never started, or whose live log file is gone, would write evidence.
+    never started, or whose live log file is gone, would write evidence. It
+    also reads the files (their atime moves) and decompresses rotated .gz files
+    into temporary files beside them: with api_logs=auto it is asked only when
+    there is no file here to copy.
     """
     if facts.get('log_driver') == 'none':
         return 'log driver none: the daemon has no log to serve, so the Engine API was not asked'
     if not facts.get('started_at'):
         return ('the container never started, so it has no log; the Engine API was not asked '
                 '(dockerd would create an empty log file in the Docker root)')
+    if mode == 'auto' and (files or (root_readable and facts.get('log_driver') in LIVE_LOG_KIND)):
+        return ('the log files on disk were copied byte for byte; the Engine API was not asked (api_logs=auto), since '
+                'serving them makes dockerd read them (their atime moves) and write temporary files for compressed '
+                'rotations in the Docker root')
     driver = facts.get('log_driver')
     live_kind = LIVE_LOG_KIND.get(driver)
     if live_kind and root_readable and not any(item['kind'] == live_kind and item['rotation'] == 0 for item in files):
@@ -196,6 +242,13 @@ def collect_api_logs(dfir, container_id, facts, base, outcome):
             outcome['artifacts'].append('%s/%s' % (base, name))
         return []
     evidence = dfir.evidence
+    change = None
+    if dfir.api_logs == 'always':
+        change = {'action': 'engine_api_log_read', 'container_id': container_id, 'container_name': facts.get('name'),
+                  'at': utc_now(), 'method': 'GET /containers/%s/logs' % container_id, 'changed': True, 'ok': False,
+                  'msg': 'asked dockerd for the log (api_logs=always): dockerd reads the log files, which moves their '
+                         'atime, and writes decompressed temporary files beside compressed rotations in the Docker root'}
+        dfir.state_changes.append(change)
     try:
         response = dfir.target.client.container_logs(container_id, timestamps=True)
     except EngineNotFound:
@@ -203,6 +256,8 @@ def collect_api_logs(dfir, container_id, facts, base, outcome):
     except EngineAPIError as exc:
         outcome['notes'].append('the Engine API served no log: %s' % exc)
         return []
+    if change is not None:
+        change['ok'] = True
     extra = {'timestamps': True}
     try:
         with response:
@@ -225,6 +280,13 @@ def collect_api_logs(dfir, container_id, facts, base, outcome):
 
 
 def collect(dfir):
+    try:
+        dfir.api_logs, warning = api_logs_mode(dfir.params['api_logs'])
+    except ValueError as exc:
+        dfir.fail(str(exc))
+    if warning:
+        dfir.warnings.append(warning)
+    dfir.state_changes = []
     target = dfir.open_target()
     dfir.open_evidence()
     dfir.planned = []
@@ -246,7 +308,7 @@ def collect(dfir):
             outcome, errors = collect_container(dfir, container_id, facts)
         dfir.errors.extend('container %s: %s' % (container_id, error) for error in errors)
         outcomes.append(outcome)
-    result = {'containers': outcomes}
+    result = {'containers': outcomes, 'state_changes': dfir.state_changes}
     if dfir.check_mode:
         result['artifacts'] = dfir.planned
         dfir.finish(result, changed=bool(dfir.planned))
@@ -257,7 +319,7 @@ def main():
     spec = source_argument_spec()
     spec.update(containers_argument_spec())
     spec.update(evidence_argument_spec())
-    spec['api_logs'] = dict(type='bool', default=True)
+    spec['api_logs'] = dict(type='raw', default='auto')
     DfirModule(spec).run(collect)
 
 

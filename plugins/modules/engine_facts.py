@@ -30,6 +30,9 @@ options:
     description:
       - When set, write the report as C(engine.json) and a copy of C(daemon.json) into this staging
         directory, hashed while written.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
 attributes:
   check_mode:
@@ -135,7 +138,8 @@ containers:
       type: str
       returned: always
     state:
-      description: "One of created, running, paused, restarting, removing, exited, dead."
+      description: "One of created, running, paused, restarting, removing, exited, dead. V(removing) comes from the API
+        only: read from disk, a removal that was cut short is V(dead), as dockerd restores such a container."
       type: str
       returned: always
     running:

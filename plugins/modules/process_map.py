@@ -44,6 +44,9 @@ options:
     description:
       - When set, write C(userns.json), C(containers/<id>/processes.json) for each container, and
         C(process_lookup.json) when lookups were asked, into this staging directory, hashed while written.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
   host_pids:
     description: Host PIDs to place, in a container or on the host. Considers every container of the engine.

@@ -44,8 +44,20 @@ options:
     description: The case the directory belongs to, written into its marker file (V(present) only).
     type: str
   docker_root:
-    description: The Docker root, to warn when the staging directory shares its filesystem.
+    description:
+      - The Docker root, to warn when the staging directory shares its filesystem.
+      - With V(present), a staging directory that is, or would be once created, inside it is refused before
+        anything is created (see O(docker_host)); so is one inside C(/var/lib/docker), and for a
+        user-namespace-remapped root (C(<root>/<uid>.<gid>)) one inside the root that holds it. Symlinks on the
+        way are resolved and a bind mount of a root is recognised. The error names both paths.
     type: path
+  docker_host:
+    description:
+      - The Docker daemon socket. With V(present), when a daemon answers there, its C(DockerRootDir) is refused as a
+        place for the staging directory too. Nothing else is asked of the daemon; when none answers, the check
+        uses O(docker_root) and C(/var/lib/docker) only.
+    type: str
+    default: unix:///var/run/docker.sock
   only:
     description:
       - With V(absent), the files to remove, relative to O(path); everything else is kept, and so is the
@@ -151,7 +163,14 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dfir.docker.plugins.module_utils._evidence import PARTIAL_SUFFIX, STAGING_MARKER
+from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineClient
+from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
+    PARTIAL_SUFFIX,
+    STAGING_MARKER,
+    EvidenceError,
+    refuse_inside_docker_root,
+)
+from ansible_collections.dfir.docker.plugins.module_utils._sources import DEFAULT_DOCKER_ROOT
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_now
 
 
@@ -161,6 +180,18 @@ def marker_of(path):
             return json.loads(handle.read().decode('utf-8') or '{}')
     except (OSError, ValueError):
         return None
+
+
+def docker_roots(module):
+    """The Docker roots the staging dir must stay out of: the one given, the default one, and the
+    DockerRootDir of the daemon at docker_host when one answers (GET /info only)."""
+    roots = [module.params['docker_root'], DEFAULT_DOCKER_ROOT]
+    if module.params['docker_host']:
+        try:
+            roots.append(EngineClient(module.params['docker_host'], timeout=10).info().get('DockerRootDir'))
+        except (EngineAPIError, AttributeError):
+            pass   # no daemon there (or an odd answer): the roots known without it are checked
+    return roots
 
 
 def run_as():
@@ -173,6 +204,10 @@ def run_as():
 
 
 def present(module, path, result):
+    try:
+        refuse_inside_docker_root(path, docker_roots(module), what='staging path')
+    except EvidenceError as exc:
+        module.fail_json(msg=str(exc), **result)
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         if not module.check_mode:
@@ -346,6 +381,7 @@ def main():
             owner=dict(type='int'),
             case_id=dict(type='str'),
             docker_root=dict(type='path'),
+            docker_host=dict(type='str', default='unix:///var/run/docker.sock'),
             only=dict(type='list', elements='str'),
         ),
         supports_check_mode=True,

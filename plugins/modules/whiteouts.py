@@ -50,6 +50,9 @@ options:
         artifact is hashed while written and renamed only when complete; a failed one is removed and not recorded.
       - Required unless O(counts_only) is set.
       - Keep it off the filesystem that holds the Docker root when you can.
+      - Refused before anything is created when it is, or would be once created, inside a Docker root (the
+        O(docker_root) given or read, the live daemon's C(DockerRootDir), C(/var/lib/docker), or the root that holds
+        a user-namespace-remapped one; symlinks resolved, bind mounts of a root recognised). The error names both paths.
     type: path
   layers:
     description: Which layers to look for markers in.

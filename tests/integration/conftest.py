@@ -95,5 +95,9 @@ def inspected(dockerd, scenario, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def logs(dockerd, scenario, tmp_path_factory):
-    return {source: module_run('container_logs', dict(source_args(dockerd, source), evidence_dir=True),
+    """container_logs with its defaults through the API and from disk, and through the API with api_logs=always."""
+    runs = {source: module_run('container_logs', dict(source_args(dockerd, source), evidence_dir=True),
                                tmp_path_factory) for source in ('api', 'disk')}
+    runs['always'] = module_run('container_logs', dict(source_args(dockerd, 'api'), evidence_dir=True,
+                                                       api_logs='always'), tmp_path_factory)
+    return runs

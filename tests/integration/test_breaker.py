@@ -113,8 +113,6 @@ STAGING_MODULES = ['engine_facts', 'container_inspect', 'container_logs', 'proce
 
 
 @pytest.mark.parametrize('module', STAGING_MODULES + ['staging'])
-@pytest.mark.xfail(strict=True, reason='only container_export refuses an evidence_dir inside the Docker root; the '
-                                       'other modules and the staging module write there (only a warning)')
 def test_an_evidence_dir_inside_the_docker_root_is_refused_before_anything_is_written(dockerd, made, module):
     """Writing into the Docker root can overwrite deleted data that is evidence, and changes the root's
     own metadata. container_export refuses it; every module that writes must, before writing anything."""
@@ -135,8 +133,6 @@ def test_an_evidence_dir_inside_the_docker_root_is_refused_before_anything_is_wr
     assert result['failed'] and 'Docker root' in result['msg']
 
 
-@pytest.mark.xfail(strict=True, reason='container_inspect accepts an evidence_dir inside a container\'s writable '
-                                       'layer and writes its artifacts into the container\'s filesystem')
 def test_an_evidence_dir_inside_a_containers_writable_layer_never_puts_files_into_the_container(dockerd, made):
     """The worst place for a staging dir: the container's own upper dir. Whatever is written there
     appears inside the container (``docker diff`` lists it) and overwrites its free blocks."""
@@ -151,8 +147,6 @@ def test_an_evidence_dir_inside_a_containers_writable_layer_never_puts_files_int
 
 
 @pytest.mark.parametrize('module', ['container_inspect', 'container_logs'])
-@pytest.mark.xfail(strict=True, reason='list_config_files() and _logs._rotated_set() list containers/<id>/ with '
-                                       'os.listdir/os.walk, without O_NOATIME, so the directory atimes move')
 def test_reading_a_container_from_disk_changes_no_atime_under_its_directory(dockerd, made, module, tmp_path):
     """source=disk: the daemon is not asked anything, so any atime that moves is the module's doing.
     The container's directory of the Docker root is evidence (configs, logs); listing a directory
@@ -169,9 +163,6 @@ def test_reading_a_container_from_disk_changes_no_atime_under_its_directory(dock
     assert not changed, describe_changes(changed)
 
 
-@pytest.mark.xfail(strict=True, reason='api_logs (default true) makes dockerd read the json-file log, which '
-                                       'updates the log file\'s atime: the module copies it with O_NOATIME, the '
-                                       'daemon does not')
 def test_collecting_logs_live_with_the_defaults_leaves_the_log_files_atime_as_found(dockerd, made, tmp_path):
     """The log file is evidence; its atime says when it was last read before the incident response.
     The module reads it with O_NOATIME, then, with api_logs (the role's default too), asks the daemon
@@ -218,9 +209,6 @@ class DirectoryWatch:
         return names
 
 
-@pytest.mark.xfail(strict=True, reason='api_logs (default true) asks dockerd for the log; for compressed rotations '
-                                       'dockerd 20.10 writes <id>-json.log.N.gz.tmp (decompressed) into the '
-                                       'container\'s directory of the Docker root, then deletes them')
 def test_collecting_compressed_rotated_logs_live_writes_no_file_into_the_docker_root(dockerd, made, tmp_path):
     """The json-file driver with max-file and compress=true keeps older logs as .gz files. To serve them
     through the Engine API, dockerd decompresses each into a temporary file beside it, in the Docker root:
@@ -240,9 +228,6 @@ def test_collecting_compressed_rotated_logs_live_writes_no_file_into_the_docker_
     assert created == [], 'files created in %s during the run: %s' % (directory, created)
 
 
-@pytest.mark.xfail(strict=True, reason='list_config_files() walks containers/<id>/mounts/shm (the container\'s own '
-                                       '/dev/shm) and copy_file() then opens each path through the host\'s lookup: '
-                                       'a directory swapped for a symlink is followed onto the host')
 def test_a_symlink_swapped_into_the_containers_shm_never_brings_a_host_file_into_the_case(dockerd, made, tmp_path):
     """With --ipc shareable (Docker's default before 20.10 and a common daemon setting), the container's
     /dev/shm is the tmpfs at containers/<id>/mounts/shm in the host's mount namespace; container_inspect
@@ -298,9 +283,6 @@ WRONG_SHAPES = {
 
 @pytest.mark.parametrize('shape', sorted(WRONG_SHAPES))
 @pytest.mark.parametrize('module', ['engine_facts', 'container_inspect'])
-@pytest.mark.xfail(strict=True, reason='Container.facts()/state/config assume each JSON value has the expected '
-                                       'type: one container\'s odd config raises AttributeError and the module '
-                                       'fails for every container ("unexpected error")')
 def test_a_config_with_unexpected_json_types_fails_only_that_container(dockerd, made, tmp_path, module, shape):
     """A config that parses but is not shaped like Docker's is that container's problem: it is named, its raw
     files are kept, and every other container is still inventoried and collected."""
@@ -324,9 +306,6 @@ def own_dockerd():
     yield from _session_daemon()
 
 
-@pytest.mark.xfail(strict=True, reason='EngineResponse.read_exactly() lets http.client.IncompleteRead (and OSError) '
-                                       'escape, unlike chunks(); the module dies with "unexpected error" and '
-                                       'DfirModule.fail() returns none of the artifacts already written')
 def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_finished_artifact(own_dockerd, tmp_path):
     """dockerd crashes (here: SIGKILL) while it streams a big container's log. That API log is not
     collected, and says why; every artifact finished before it (the other container's logs, the big
@@ -340,7 +319,8 @@ def test_a_daemon_that_dies_during_an_api_log_fails_that_log_and_keeps_every_fin
     staging = str(tmp_path / 'staging')
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(run_module(
-        'container_logs', {'docker_host': daemon.host, 'containers': [small, big], 'evidence_dir': staging})))
+        'container_logs', {'docker_host': daemon.host, 'containers': [small, big], 'evidence_dir': staging,
+                           'api_logs': 'always'})))
     worker.start()
     streaming = os.path.join(staging, 'containers', big, 'logs', 'api-stdout.log.partial')
     deadline = time.time() + 300

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.integration.conftest import module_run, sha256_of, source_args
+from tests.support.images import BASE_TAG
 from tests.support.scenario import ROTATED_LINES
 
 SOURCES = ['api', 'disk']
@@ -20,7 +21,7 @@ def log_artifacts(run, container_id, kind=None):
     return list(run.artifacts(container_id, kind))
 
 
-@pytest.mark.parametrize('source', SOURCES)
+@pytest.mark.parametrize('source', SOURCES + ['always'])
 def test_every_container_is_collected_and_every_record_hashes_to_its_file(logs, scenario, source):
     run = logs[source]
     assert not run.result['failed'], run.result['msg']
@@ -87,7 +88,7 @@ def parse_api_log(data):
 
 
 def test_api_logs_carry_timestamps_and_keep_stdout_and_stderr_apart(logs, scenario, sdk):
-    run = logs['api']
+    run = logs['always']
     truth = scenario['running']
     base = 'containers/%s/logs/' % truth['id']
     stdout = parse_api_log(run.read(base + 'api-stdout.log'))
@@ -103,7 +104,7 @@ def test_api_logs_carry_timestamps_and_keep_stdout_and_stderr_apart(logs, scenar
 
 
 def test_a_tty_containers_api_log_is_one_stream(logs, scenario):
-    run = logs['api']
+    run = logs['always']
     base = 'containers/%s/logs/' % scenario['tty']['id']
     names = [os.path.basename(item['path']) for item in log_artifacts(run, scenario['tty']['id'], 'container_log_api')]
     assert names == ['api-tty.log']
@@ -113,6 +114,72 @@ def test_a_tty_containers_api_log_is_one_stream(logs, scenario):
 
 def test_disk_mode_never_asks_the_daemon(logs):
     assert [item for item in logs['disk'].result['artifacts'] if item['kind'] == 'container_log_api'] == []
+
+
+def test_by_default_the_daemon_is_not_asked_for_logs_whose_files_were_copied(logs, scenario):
+    """api_logs=auto: every container of the scenario logs to files (or to none), so the daemon is asked nothing."""
+    run = logs['api']
+    assert [item['path'] for item in run.result['artifacts'] if item['kind'] == 'container_log_api'] == []
+    assert run.result['state_changes'] == []
+    outcome = run.outcome(scenario['running']['id'])
+    assert any('api_logs=auto' in note for note in outcome['notes'])
+    assert log_artifacts(run, scenario['running']['id'], 'container_log')
+
+
+def test_api_logs_always_records_each_request_as_a_state_change(logs, scenario):
+    run = logs['always']
+    asked = dict((change['container_id'], change) for change in run.result['state_changes'])
+    assert scenario['running']['id'] in asked and scenario['rotated']['id'] in asked
+    change = asked[scenario['rotated']['id']]
+    assert change['action'] == 'engine_api_log_read' and change['ok'] is True and change['changed'] is True
+    assert 'atime' in change['msg'] and 'Docker root' in change['msg']
+    # never for a container the daemon was not asked about
+    assert scenario['no_log']['id'] not in asked and scenario['created']['id'] not in asked
+
+
+@pytest.mark.parametrize('value, mode', [(True, 'always'), ('no', 'never')])
+def test_the_booleans_of_earlier_versions_still_work_with_a_deprecation_warning(dockerd, scenario, tmp_path_factory,
+                                                                                value, mode):
+    run = module_run('container_logs', dict(source_args(dockerd, 'api'), evidence_dir=True, api_logs=value,
+                                            containers=[scenario['running']['id']]), tmp_path_factory)
+    assert not run.result['failed'], run.result['msg']
+    api = [item for item in run.result['artifacts'] if item['kind'] == 'container_log_api']
+    assert bool(api) == (mode == 'always')
+    assert any('is deprecated: use api_logs=%s' % mode in warning for warning in run.result['warnings']), run.result
+
+
+def test_an_unknown_api_logs_value_is_a_clear_error(dockerd, tmp_path_factory):
+    run = module_run('container_logs', dict(source_args(dockerd, 'api'), evidence_dir=True, api_logs='sometimes'),
+                     tmp_path_factory)
+    assert run.result['failed'] and 'api_logs' in run.result['msg'] and 'sometimes' in run.result['msg']
+    assert not os.path.exists(run.evidence_dir)
+
+
+def test_auto_asks_the_daemon_when_the_driver_keeps_nothing_on_disk(dockerd, tmp_path_factory):
+    """A remote driver (syslog to a loopback UDP port nobody listens on) with its local cache disabled keeps no
+    file: api_logs=auto asks the daemon, which cannot read syslog back and says so; with the cache, the cache
+    files are copied and the daemon is not asked."""
+    made = []
+    try:
+        for cache in ('true', 'false'):
+            made.append(dockerd.docker('run', '-d', '--network', 'none', '--log-driver', 'syslog', '--log-opt',
+                                       'syslog-address=udp://127.0.0.1:9', '--log-opt', 'cache-disabled=%s' % cache,
+                                       BASE_TAG, 'sh', '-c', 'echo to syslog'))
+        for container_id in made:
+            assert dockerd.docker('wait', container_id) == '0'
+        run = module_run('container_logs', dict(source_args(dockerd, 'api'), evidence_dir=True, containers=made),
+                         tmp_path_factory)
+    finally:
+        for container_id in made:
+            dockerd.docker('rm', '-f', container_id, check=False)
+    assert not run.result['failed'], run.result['msg']
+    uncached, cached = run.outcome(made[0]), run.outcome(made[1])
+    assert uncached['logs_on_disk'] is False
+    assert any(note.startswith('the Engine API served no log') for note in uncached['notes']), uncached['notes']
+    assert cached['logs_on_disk'] is True
+    assert any('api_logs=auto' in note for note in cached['notes']), cached['notes']
+    assert [os.path.basename(path) for path in cached['artifacts']] == ['container-cached.log']
+    assert run.result['state_changes'] == []
 
 
 @pytest.mark.parametrize('source', SOURCES)

@@ -18,8 +18,11 @@ STARTED = '2026-01-02T03:04:05.123456789Z'
     ({'Running': True, 'Restarting': True, 'StartedAt': STARTED}, 'restarting'),
     # paused wins over restarting, as in Docker's State.StateString
     ({'Running': True, 'Paused': True, 'Restarting': True, 'StartedAt': STARTED}, 'paused'),
-    ({'Running': False, 'RemovalInProgress': True, 'StartedAt': STARTED}, 'removing'),
+    # a removal cut short: dockerd restores such a container as dead (never as removing)
+    ({'Running': False, 'RemovalInProgress': True, 'StartedAt': STARTED}, 'dead'),
+    ({'Running': False, 'RemovalInProgress': True, 'Dead': True, 'StartedAt': STARTED}, 'dead'),
     ({'Running': False, 'Dead': True, 'StartedAt': STARTED}, 'dead'),
+    ({'Running': False, 'Dead': True, 'StartedAt': ZERO}, 'dead'),
     ({'Running': False, 'StartedAt': ZERO}, 'created'),
     ({'Running': False}, 'created'),
     ({'Running': False, 'StartedAt': STARTED, 'ExitCode': 3}, 'exited'),
@@ -123,3 +126,92 @@ def test_drivers_that_keep_nothing_on_disk_say_where_the_log_went(driver):
 @pytest.mark.parametrize('driver', ['json-file', 'local', None])
 def test_file_drivers_are_not_reported_as_elsewhere(driver):
     assert where_logs_went(driver) is None
+
+
+# -- state and shapes of real configs ---------------------------------------------------------------------
+
+
+def real_root(shared_roots, tmp_path):
+    """A private copy of the shared overlay2 root's containers/ (the tests change its configs)."""
+    import shutil
+    root = tmp_path / 'docker'
+    shutil.copytree(os.path.join(shared_roots['overlay2.v2'], 'containers'), str(root / 'containers'), symlinks=True)
+    (root / 'image').mkdir()
+    return root
+
+
+def rewrite(root, container_id, change, name='config.v2.json'):
+    import json
+    path = root / 'containers' / container_id / name
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+@pytest.mark.parametrize('flags, expected', [
+    ({'Dead': True}, 'dead'),
+    ({'Dead': True, 'RemovalInProgress': True}, 'dead'),   # what dockerd saves while it removes a container
+    ({'RemovalInProgress': True}, 'dead'),
+    ({'Running': True, 'Paused': True, 'Dead': False}, 'paused'),
+])
+def test_a_real_config_with_the_flags_set_reads_as_dockerd_reports_it(shared_roots, tmp_path, flags, expected):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import DockerRoot
+    root = real_root(shared_roots, tmp_path)
+    container_id = sorted(os.listdir(str(root / 'containers')))[0]
+
+    def set_flags(document):
+        document['State'].update(dict(Running=False, Paused=False, Restarting=False, Dead=False,
+                                      RemovalInProgress=False), **flags)
+    rewrite(root, container_id, set_flags)
+    container = DockerRoot(str(root)).load_container(container_id)
+    assert container.facts()['state'] == expected
+    assert container.inspect_document()['State']['Status'] == expected
+    assert container.facts()['dead'] is (expected == 'dead')
+
+
+@pytest.mark.parametrize('field, value, named', [
+    ('State', 'running', 'State: expected an object, found a string "running"'),
+    ('Config', ['sh'], 'Config: expected an object, found an array'),
+    ('Name', 5, 'Name: expected a string, found a number 5'),
+    ('Image', 5, 'Image: expected a string, found a number 5'),
+    ('MountPoints', {'/data': 'x'}, 'MountPoints["/data"]: expected an object'),
+])
+def test_a_real_config_with_a_value_of_another_json_type_is_that_containers_error(
+        shared_roots, tmp_path, field, value, named):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import ContainerConfigError, DockerRoot
+    root = real_root(shared_roots, tmp_path)
+    victim, bystander = sorted(os.listdir(str(root / 'containers')))[:2]
+    path = rewrite(root, victim, lambda document: document.__setitem__(field, value))
+    docker_root = DockerRoot(str(root))
+    with pytest.raises(ContainerConfigError) as caught:
+        docker_root.load_container(victim)
+    assert path in str(caught.value) and named in str(caught.value) and caught.value.container_id == victim
+    found, errors = docker_root.containers()
+    assert [error.container_id for error in errors] == [victim]
+    assert bystander in [container.id for container in found]
+    for container in found:
+        container.facts()   # every other container still reads
+
+
+def test_a_host_config_with_a_value_of_another_json_type_names_that_file(shared_roots, tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import ContainerConfigError, DockerRoot
+    root = real_root(shared_roots, tmp_path)
+    victim = sorted(os.listdir(str(root / 'containers')))[0]
+    path = rewrite(root, victim, lambda document: document.__setitem__('LogConfig', {'Type': ['json-file']}),
+                   'hostconfig.json')
+    with pytest.raises(ContainerConfigError) as caught:
+        DockerRoot(str(root)).load_container(victim)
+    assert path in str(caught.value) and 'LogConfig.Type: expected a string, found an array' in str(caught.value)
+
+
+def test_null_values_are_what_go_writes_for_nil_and_are_accepted(shared_roots, tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import DockerRoot
+    root = real_root(shared_roots, tmp_path)
+    victim = sorted(os.listdir(str(root / 'containers')))[0]
+
+    def to_null(document):
+        document.update(Args=None, MountPoints=None, Config=dict(document['Config'], Labels=None))
+    rewrite(root, victim, to_null)
+    facts = DockerRoot(str(root)).load_container(victim).facts()
+    assert facts['labels'] == {} and facts['id'] == victim

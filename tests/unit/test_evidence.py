@@ -151,3 +151,56 @@ def test_write_json_is_stable_and_utf8(tmp_path):
     data = open(os.path.join(evidence.path, record['path']), 'rb').read()
     assert json.loads(data.decode('utf-8')) == {'b': 1, 'a': 'caf\u00e9'}
     assert data.index(b'"a"') < data.index(b'"b"')
+
+
+# -- a staging dir is never inside a Docker root ------------------------------------------------------
+
+
+def test_a_staging_dir_that_does_not_exist_yet_is_refused_inside_the_root(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import refuse_inside_docker_root
+    root = tmp_path / 'docker'
+    (root / 'containers').mkdir(parents=True)
+    target = str(root / 'overlay2' / 'abc' / 'diff' / 'tmp' / 'dfir')
+    with pytest.raises(EvidenceError) as caught:
+        refuse_inside_docker_root(target, [str(root)])
+    assert target in str(caught.value) and str(root) in str(caught.value)
+    assert not os.path.exists(str(root / 'overlay2'))
+    refuse_inside_docker_root(str(tmp_path / 'staging'), [str(root)])   # beside it: accepted
+    refuse_inside_docker_root(str(tmp_path / 'docker-staging'), [str(root)])   # a name sharing the prefix
+
+
+def test_a_symlink_into_the_root_is_resolved_before_the_check(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import refuse_inside_docker_root
+    root = tmp_path / 'docker'
+    root.mkdir()
+    os.symlink(str(root), str(tmp_path / 'innocent'))
+    with pytest.raises(EvidenceError) as caught:
+        refuse_inside_docker_root(str(tmp_path / 'innocent' / 'case' / 'x'), [str(root)])
+    assert 'once symlinks are resolved' in str(caught.value)
+
+
+def test_the_root_holding_a_remapped_root_is_refused_too(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import docker_root_holding
+    remapped = tmp_path / 'docker' / '100000.100000'
+    remapped.mkdir(parents=True)
+    assert docker_root_holding(str(tmp_path / 'docker' / 'tmp' / 'x'), [str(remapped)]) == str(tmp_path / 'docker')
+    assert docker_root_holding(str(remapped / 'x'), [str(remapped)]) == str(remapped)
+    assert docker_root_holding(str(tmp_path / 'elsewhere'), [str(remapped)]) is None
+
+
+def test_no_root_given_refuses_nothing(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import docker_root_holding
+    assert docker_root_holding(str(tmp_path / 'a'), [None, '']) is None
+
+
+def test_a_bind_mount_of_the_root_elsewhere_is_recognised(tmp_path):
+    """The same directory reached through a bind mount has another path but the same device and inode."""
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import docker_root_holding
+    root, view = tmp_path / 'docker', tmp_path / 'view'
+    root.mkdir()
+    view.mkdir()
+    subprocess.run(['mount', '--bind', str(root), str(view)], check=True)
+    try:
+        assert docker_root_holding(str(view / 'case' / 'x'), [str(root)]) == str(root)
+    finally:
+        subprocess.run(['umount', str(view)], check=True)

@@ -3,6 +3,7 @@
 import errno
 import os
 import re
+import stat
 import time
 
 import pytest
@@ -121,3 +122,87 @@ def test_read_small_refuses_a_file_over_its_limit(tmp_path):
 def test_times_are_utc_iso8601_with_microseconds_and_z():
     assert re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$', utc_now())
     assert utc_from_timestamp(0) == '1970-01-01T00:00:00.000000Z'
+
+
+# -- listing and opening below a directory fd, following nothing ---------------------------------------
+
+
+def aged(path):
+    """Set the atime a day before the mtime: under relatime the next read of the directory moves it."""
+    st = os.lstat(path)
+    os.utime(path, ns=(st.st_mtime_ns - 86400 * 10 ** 9, st.st_mtime_ns), follow_symlinks=False)
+    return os.lstat(path).st_atime_ns
+
+
+def test_listing_a_directory_leaves_its_atime_as_found(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._safe_io import list_dir, open_dir, walk_beneath
+    (tmp_path / 'sub').mkdir()
+    (tmp_path / 'sub' / 'f').write_bytes(b'x')
+    before = (aged(str(tmp_path)), aged(str(tmp_path / 'sub')))
+    assert list_dir(str(tmp_path)) == ['sub']
+    fd = open_dir(str(tmp_path))
+    try:
+        assert [item[0] for item in walk_beneath(fd)] == ['sub', 'sub/f']
+    finally:
+        os.close(fd)
+    assert (os.lstat(str(tmp_path)).st_atime_ns, os.lstat(str(tmp_path / 'sub')).st_atime_ns) == before
+    os.listdir(str(tmp_path / 'sub'))   # the same listing without O_NOATIME moves it: the check above can fail
+    assert os.lstat(str(tmp_path / 'sub')).st_atime_ns != before[1]
+
+
+def host_beside_tree(tmp_path):
+    """A host directory holding a secret, and beside it a tree whose d/secret is the container's own."""
+    for name, data in (('host/secret', b'host secret'), ('tree/d/secret', b'container file')):
+        os.makedirs(os.path.dirname(str(tmp_path / name)), exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    return tmp_path / 'host', tmp_path / 'tree'
+
+
+def test_walking_lists_a_symlinked_directory_as_a_symlink_and_never_enters_it(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._safe_io import open_dir, walk_beneath
+    outside, tree = host_beside_tree(tmp_path)
+    os.rename(str(tree / 'd'), str(tmp_path / 'moved'))
+    os.symlink(str(outside), str(tree / 'd'))
+    fd = open_dir(str(tree))
+    try:
+        found = [(relative, stat.S_ISLNK(st.st_mode)) for relative, st, _fd, _name in walk_beneath(fd)]
+    finally:
+        os.close(fd)
+    assert found == [('d', True)]
+
+
+def test_a_component_swapped_for_a_symlink_is_not_followed(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._safe_io import open_dir, open_nofollow_beneath
+    outside, tree = host_beside_tree(tmp_path)
+    fd = open_dir(str(tree))
+    try:
+        opened, _st = open_nofollow_beneath(fd, 'd/secret')
+        assert os.read(opened, 100) == b'container file'
+        os.close(opened)
+        os.rename(str(tree / 'd'), str(tree / 'd.before'))
+        os.symlink(str(outside), str(tree / 'd'))
+        with pytest.raises(OSError) as caught:
+            open_nofollow_beneath(fd, 'd/secret')
+        assert caught.value.errno == errno.ELOOP and caught.value.filename == 'd/secret'
+        os.symlink('d.before/secret', str(tree / 'link'))
+        with pytest.raises(NotRegularFile):
+            open_nofollow_beneath(fd, 'link')
+        with pytest.raises(OSError):
+            open_nofollow_beneath(fd, '../host/secret')
+    finally:
+        os.close(fd)
+
+
+def test_a_containers_directory_lists_shm_as_container_data_and_symlinks_with_their_target(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import list_config_files
+    cid = 'c' * 64
+    directory = tmp_path / cid
+    (directory / 'mounts' / 'shm' / 'd').mkdir(parents=True)
+    (directory / 'config.v2.json').write_bytes(b'{}')
+    (directory / ('%s-json.log' % cid)).write_bytes(b'log')
+    (directory / 'mounts' / 'shm' / 'd' / 'secret').write_bytes(b'x')
+    os.symlink('/etc', str(directory / 'mounts' / 'shm' / 'etc'))
+    listing = list_config_files(str(directory), cid)
+    assert listing.files == [('config.v2.json', 'container_config'), ('mounts/shm/d/secret', 'container_shm')]
+    assert listing.special == [{'path': 'mounts/shm/etc', 'type': 'symlink', 'target': '/etc'}]
+    assert 'mounts/shm/etc -> /etc' in listing.describe_special()
