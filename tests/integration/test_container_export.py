@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.ansible_run import run_module, run_playbook
 from tests.support.fs_images import CAP_NET_RAW, NANO_MTIME, SHADOW, ensure_fs_base, ensure_layered, hundred_layer_files
-from tests.support.dockerd import Dockerd, make_base
+from tests.support.dockerd import Dockerd, make_base, subuid_start
 from tests.support.images import BASE_TAG, build, ensure_base
 from tests.support.tar_index import differences, index_docker_export, index_file
 
@@ -476,7 +476,9 @@ def test_a_remapped_root_exports_the_owners_the_container_saw(remapped_dockerd, 
     assert daemon.docker('wait', container) == '0'
     result = export(daemon, staging, [container], mode='merged')
     assert not result.get('failed'), result.get('msg')
-    assert result['read_method']['path'].endswith('/100000.100000')
+    # The daemon keeps its state under the remap user's first subordinate ids, read as it reads them.
+    remapped = '/%d.%d' % (subuid_start()[0], subuid_start(path='/etc/subgid')[0])
+    assert result['read_method']['path'].endswith(remapped), (result['read_method'], remapped)
     ours = index_file(staged(staging, artifact(result, '/fs/merged.tar')))
     assert (ours[b'home/app/file']['uid'], ours[b'home/app/file']['uname']) == (1001, 'app')
     assert (ours[b'root/r']['uid'], ours[b'root/r']['gid']) == (0, 0)

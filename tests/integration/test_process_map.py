@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from tests.support.ansible_run import run_module
+from tests.support.dockerd import subuid_start
 from tests.support.images import BASE_TAG
 
 # Processes under uid 0 and uid 1001 ("app" in the image), and a zombie: the
@@ -56,16 +57,6 @@ def pids_where(predicate):
         except OSError:
             pass
     return found
-
-
-def subuid_start(name='dockremap', path='/etc/subuid'):
-    """The first subordinate range of `name`: (start, count)."""
-    with open(path) as handle:
-        for line in handle:
-            fields = line.strip().split(':')
-            if len(fields) == 3 and fields[0] == name:
-                return int(fields[1]), int(fields[2])
-    raise AssertionError('no %s range in %s' % (name, path))
 
 
 def docker_top(daemon, name):

@@ -115,3 +115,13 @@ class Dockerd:
 def make_base(prefix='dfir-test-'):
     # Under /var/tmp rather than /tmp: overlay2 needs a filesystem with d_type and xattrs.
     return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get('DFIR_TEST_TMP', '/var/tmp'))
+
+
+def subuid_start(name='dockremap', path='/etc/subuid'):
+    """The first subordinate range of `name`: (start, count)."""
+    with open(path) as handle:
+        for line in handle:
+            fields = line.strip().split(':')
+            if len(fields) == 3 and fields[0] == name:
+                return int(fields[1]), int(fields[2])
+    raise AssertionError('no %s range in %s' % (name, path))
