@@ -20,7 +20,6 @@ Molecule's fleet scenarios use the same code from the command line:
 """
 
 import argparse
-import ctypes
 import os
 import pwd
 import shutil
@@ -220,17 +219,27 @@ def wait_gone(pid, timeout):
     return not alive(pid)
 
 
+def _signal(pid, signum):
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def stop_sshd_tree(pid, address, port, control_dir=None, grace=10):
     """Stop one sshd (a child subreaper) and everything it started, then the controller's ssh clients of
     that host. Returns what is still running afterwards (an empty list when everything ended)."""
     clients = ssh_clients(address, port, control_dir)
-    # Frozen, it forks no new session while its tree is ended, and still adopts what a session leaves.
-    os.kill(pid, signal.SIGSTOP)
-    left = end_tree(pid, grace=grace)
-    os.kill(pid, signal.SIGTERM)
-    os.kill(pid, signal.SIGCONT)
+    left = []
+    try:
+        # Frozen, it forks no new session while its tree is ended, and still adopts what a session leaves.
+        _signal(pid, signal.SIGSTOP)
+        left = end_tree(pid, grace=grace)
+    finally:
+        _signal(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGCONT)
     if not wait_gone(pid, 10):
-        os.kill(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
         wait_gone(pid, 10)
     # The clients see the connection drop and exit; a master that lingers is ended by its pid.
     clients = sorted(set(clients) | set(ssh_clients(address, port, control_dir)))
