@@ -171,7 +171,7 @@ def ssh_clients(address, port, control_dir=None):
 
 
 def end_processes(pids, timeout=10):
-    """SIGTERM each pid (ours: sessions our sshd forked), then SIGKILL what is left after `timeout`."""
+    """SIGTERM each pid (processes of this fleet, found by pid), then SIGKILL what is left after `timeout`."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
