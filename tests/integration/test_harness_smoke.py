@@ -64,6 +64,12 @@ def test_a_stopped_fleet_leaves_no_process_behind(tmp_path):
             inventory = hosts.write_inventory(os.path.join(base, 'inventory.yml'))
             uid = pwd.getpwnam(fleet.LOGIN_USER).pw_uid
             home = pwd.getpwnam(fleet.LOGIN_USER).pw_dir
+            if hosts.created_user:
+                # it takes no subordinate id range (that would move the one dockremap gets later)
+                for path in ('/etc/subuid', '/etc/subgid'):
+                    if os.path.exists(path):
+                        with open(path) as handle:
+                            assert not [line for line in handle if line.startswith(fleet.LOGIN_USER + ':')], path
 
             def adhoc(*args):
                 return [ansible_bin('ansible'), '-i', inventory, host.name, '-b', '-m', 'ansible.builtin.command'] + list(args)

@@ -43,7 +43,10 @@ def ensure_login_user():
     try:
         pwd.getpwnam(LOGIN_USER)
     except KeyError:
-        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', LOGIN_USER], check=True)
+        # No subordinate uid/gid range (useradd takes the first free one by default): the login user needs none, and
+        # a range taken here would move the one a userns-remap daemon's dockremap user gets later.
+        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0',
+                        LOGIN_USER], check=True)
         created = True
     # '*': no password, but not locked; sshd refuses keys for a locked ('!') account without PAM.
     subprocess.run(['usermod', '-p', '*', LOGIN_USER], check=True)
