@@ -459,8 +459,8 @@ def _stop_sshd_command(args):
         return 0
     left = stop_sshd_tree(pid, args.address, args.port, args.control_dir)
     if left:
-        print('still running after sshd %d was stopped: %s' % (pid, ', '.join('%d (%s)' % (item, cmdline(item)[:200])
-                                                                               for item in left)), file=sys.stderr)
+        named = ', '.join('%d (%s)' % (item, cmdline(item)[:200]) for item in left)
+        print('still running after sshd %d was stopped: %s' % (pid, named), file=sys.stderr)
         return 1
     print('stopped sshd %d, every process its sessions started and the ssh clients of %s:%d' % (pid, args.address, args.port))
     return 0
