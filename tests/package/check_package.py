@@ -1,6 +1,7 @@
 """The collection as users get it, checked end to end (the `package` stage of tests/run.sh).
 
-1. `ansible-galaxy collection build` from a copy of the files git would commit;
+1. `ansible-galaxy collection build` from a copy of the files git would commit, with what a working checkout
+   holds besides them planted in it (galaxy.yml's build_ignore must keep it out of the tarball);
 2. the tarball installed into an empty collections path, and `ansible-galaxy collection verify`;
 3. `ansible-doc` of every role from the installed copy;
 4. the demo's acquisition (demo/run.sh) run with Ansible loading dfir.docker from the installed copy
@@ -56,12 +57,25 @@ def committed_copy(work):
     return source
 
 
+# What a working checkout holds besides the collection, git ignores, and galaxy.yml's build_ignore must keep out
+# of a tarball built from the checkout itself: the venv, build outputs, the demo's cases, test output, caches and
+# wheels. Planted in the copy the tarball is built from.
+LEFTOVERS = ('.venv/bin/python3', '.build/demo/examiner_ed25519', 'cases/demo-20260101T000000Z/manifest.json',
+             'tests/output/unit.log', '.pytest_cache/README.md', 'plugins/modules/__pycache__/engine_facts.cpython-311.pyc',
+             'dfir_docker-0.1.0-py3-none-any.whl', 'wheelhouse/pip-25.0-py3-none-any.whl', '.ansible/collections/x',
+             'changelogs/.plugin-cache.yaml', 'dfir-docker-0.0.9.tar.gz')
+
+
 def build_and_install(work):
     with open(os.path.join(REPO, 'galaxy.yml')) as handle:
         galaxy = yaml.safe_load(handle)
     version = galaxy['version']
     step('1/5 ansible-galaxy collection build')
     source = committed_copy(work)
+    for leftover in LEFTOVERS:
+        os.makedirs(os.path.dirname(os.path.join(source, leftover)), exist_ok=True)
+        with open(os.path.join(source, leftover), 'w') as handle:
+            handle.write('not part of the collection\n')
     run(['ansible-galaxy', 'collection', 'build', '--output-path', work, source])
     tarball = os.path.join(work, 'dfir-docker-%s.tar.gz' % version)
     members = output_of(['tar', '-tzf', tarball]).split()
@@ -69,8 +83,9 @@ def build_and_install(work):
                    'playbooks/acquire.yml', 'playbooks/triage.yml', 'meta/execution-environment.yml',
                    'plugins/modules/engine_facts.py'):
         check(needed in members, '%s is missing from the tarball' % needed)
-    leftovers = [name for name in members if name.startswith(('.venv', '.build', 'cases/', 'tests/output'))]
-    check(not leftovers, 'the tarball holds leftovers: %s' % leftovers[:5])
+    leftovers = [name for name in members if name.startswith(('.venv', '.build', 'cases/', 'tests/output'))
+                 or name in LEFTOVERS or name.endswith(('.whl', '.pyc'))]
+    check(not leftovers, 'the tarball holds leftovers (galaxy.yml build_ignore): %s' % leftovers[:5])
     print('%s: %d files' % (os.path.basename(tarball), len(members)))
 
     step('2/5 installed into an empty collections path, and verified against its own manifest')

@@ -2,22 +2,39 @@
 
 Ansible reaches each host over real SSH as an unprivileged login user and
 becomes root with sudo, as it would on a real fleet; each host's modules
-talk to that host's own daemon through `dfir_docker_host`.  Everything is
-stopped by pid in `stop()`.
+talk to that host's own daemon through `dfir_docker_host`.
+
+Everything is stopped by pid in `stop()`, and nothing a session started may
+outlive it. Each sshd runs as a child subreaper (prctl PR_SET_CHILD_SUBREAPER,
+kept across its exec): a process a session leaves behind (Ansible's
+async_wrapper daemonizes its jobs; sudo and sshd call setsid) is re-parented
+to that sshd, not to init, so the sshd's process tree holds every process its
+sessions started. Stopping a host freezes its sshd (SIGSTOP: no new session),
+ends that tree, then the sshd; then the controller's ssh clients of that
+host (Ansible's ControlPersist masters, found by their control socket in the
+host's own control path dir or their TCP connection to the host's address).
+
+Molecule's fleet scenarios use the same code from the command line:
+  python -m tests.support.fleet exec-subreaper PROGRAM [ARG...]
+  python -m tests.support.fleet stop-sshd --pidfile P --config C --address A --port N --control-dir D
 """
 
+import argparse
 import os
 import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import sys
 import time
 
 from tests.support.dockerd import Dockerd
 
 SSHD = '/usr/sbin/sshd'
 LOGIN_USER = 'dfir-fleet'
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def ensure_login_user():
@@ -26,7 +43,10 @@ def ensure_login_user():
     try:
         pwd.getpwnam(LOGIN_USER)
     except KeyError:
-        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', LOGIN_USER], check=True)
+        # No subordinate uid/gid range (useradd takes the first free one by default): the login user needs none, and
+        # a range taken here would move the one a userns-remap daemon's dockremap user gets later.
+        subprocess.run(['useradd', '--create-home', '--shell', '/bin/sh', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0',
+                        LOGIN_USER], check=True)
         created = True
     # '*': no password, but not locked; sshd refuses keys for a locked ('!') account without PAM.
     subprocess.run(['usermod', '-p', '*', LOGIN_USER], check=True)
@@ -36,18 +56,40 @@ def ensure_login_user():
     return created
 
 
+# --- processes, read from /proc -----------------------------------------------------------
+
+def proc_stat(pid):
+    """(ppid, state, start time in clock ticks) of a process, or None when it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+        return int(fields[1]), fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def alive(pid):
+    """Whether the process runs: it exists and is not a zombie waiting for its parent."""
+    stat = proc_stat(pid)
+    return stat is not None and stat[1] not in ('Z', 'X')
+
+
+def process_table():
+    """{pid: ppid} of every process."""
+    table = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            stat = proc_stat(entry)
+            if stat is not None:
+                table[int(entry)] = stat[0]
+    return table
+
+
 def descendants(pid):
     """PIDs of every process below `pid` (children first, then theirs), read from /proc."""
     children = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as handle:
-                parent = int(handle.read().rsplit(')', 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-        children.setdefault(parent, []).append(int(entry))
+    for child, parent in process_table().items():
+        children.setdefault(parent, []).append(child)
     found, queue = [], list(children.get(pid, []))
     while queue:
         child = queue.pop(0)
@@ -56,21 +98,174 @@ def descendants(pid):
     return found
 
 
+def cmdline(pid):
+    try:
+        with open('/proc/%s/cmdline' % pid, 'rb') as handle:
+            return handle.read().replace(b'\0', b' ').decode('utf-8', 'replace').strip()
+    except OSError:
+        return ''
+
+
+def comm(pid):
+    try:
+        with open('/proc/%s/comm' % pid) as handle:
+            return handle.read().strip()
+    except OSError:
+        return ''
+
+
+def socket_owners(inodes):
+    """PIDs of the processes holding any of these socket inodes open."""
+    wanted = set('socket:[%d]' % inode for inode in inodes)
+    owners = set()
+    if not wanted:
+        return owners
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir('/proc/%s/fd' % entry)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink('/proc/%s/fd/%s' % (entry, fd)) in wanted:
+                    owners.add(int(entry))
+                    break
+            except OSError:
+                continue
+    return owners
+
+
+def tcp_client_inodes(address, port):
+    """Inodes of the IPv4 TCP sockets whose remote end is address:port (this network namespace)."""
+    remote = '%08X:%04X' % (struct.unpack('=I', socket.inet_aton(address))[0], port)
+    inodes = set()
+    with open('/proc/net/tcp') as handle:
+        next(handle)
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 9 and fields[2] == remote:
+                inodes.add(int(fields[9]))
+    inodes.discard(0)  # TIME_WAIT: no process holds it
+    return inodes
+
+
+def unix_socket_inodes(directory):
+    """Inodes of the unix sockets bound to a path in `directory`."""
+    prefix = directory.rstrip('/') + '/'
+    inodes = set()
+    with open('/proc/net/unix') as handle:
+        next(handle)
+        for line in handle:
+            fields = line.split(None, 7)
+            if len(fields) == 8 and fields[7].rstrip('\n').startswith(prefix):
+                inodes.add(int(fields[6]))
+    return inodes
+
+
+def ssh_clients(address, port, control_dir=None):
+    """The ssh client processes of one host: connected to address:port, or a master whose control
+    socket is in `control_dir` (Ansible's ControlPersist masters)."""
+    inodes = tcp_client_inodes(address, port)
+    if control_dir:
+        inodes |= unix_socket_inodes(control_dir)
+    return sorted(pid for pid in socket_owners(inodes) if pid != os.getpid() and comm(pid) == 'ssh')
+
+
 def end_processes(pids, timeout=10):
-    """SIGTERM each pid (ours: sessions our sshd forked), then SIGKILL what is left after `timeout`."""
+    """SIGTERM each pid (processes of this fleet, found by pid), then SIGKILL what is left after `timeout`."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
     deadline = time.time() + timeout
-    while time.time() < deadline and any(os.path.exists('/proc/%d' % pid) for pid in pids):
+    while time.time() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.1)
     for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def end_tree(root, grace=10, timeout=30):
+    """End every process below `root` (a stopped child subreaper, so nothing below it can escape): SIGTERM
+    each one as it is found, SIGKILL whatever is still there after `grace` seconds, until none runs.
+
+    SIGTERM first: a module's handler thaws the containers it froze, and its thaw guard (which
+    ignores SIGTERM) ends by itself once the module is gone. Returns the pids still running after
+    `timeout` seconds (none, unless a process is stuck in the kernel)."""
+    started = time.time()
+    terminated = set()
+    while True:
+        running = [pid for pid in descendants(root) if alive(pid)]
+        if not running or time.time() - started > timeout:
+            return running
+        hard = time.time() - started > grace
+        for pid in running:
+            if hard or pid not in terminated:
+                try:
+                    os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+                except OSError:
+                    pass
+                terminated.add(pid)
+        time.sleep(0.1)
+
+
+def wait_gone(pid, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline and alive(pid):
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def _signal(pid, signum):
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def stop_sshd_tree(pid, address, port, control_dir=None, grace=10):
+    """Stop one sshd (a child subreaper) and everything it started, then the controller's ssh clients of
+    that host. Returns what is still running afterwards (an empty list when everything ended)."""
+    clients = ssh_clients(address, port, control_dir)
+    left = []
+    try:
+        # Frozen, it forks no new session while its tree is ended, and still adopts what a session leaves.
+        _signal(pid, signal.SIGSTOP)
+        left = end_tree(pid, grace=grace)
+    finally:
+        _signal(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGCONT)
+    if not wait_gone(pid, 10):
+        _signal(pid, signal.SIGKILL)
+        wait_gone(pid, 10)
+    # The clients see the connection drop and exit; a master that lingers is ended by its pid.
+    clients = sorted(set(clients) | set(ssh_clients(address, port, control_dir)))
+    deadline = time.time() + 5
+    while time.time() < deadline and any(alive(client) for client in clients):
+        time.sleep(0.1)
+    end_processes([client for client in clients if alive(client)])
+    return [item for item in left + clients + [pid] if alive(item)]
+
+
+# Run by the interpreter before sshd replaces it (same pid): the subreaper flag survives the exec.
+SUBREAPER_EXEC = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(%d, 1, 0, 0, 0) != 0:
+    sys.exit('cannot make %%s a child subreaper: %%s' %% (sys.argv[1], os.strerror(ctypes.get_errno())))
+os.execv(sys.argv[1], sys.argv[1:])
+""" % PR_SET_CHILD_SUBREAPER
+
+
+def subreaper_command(argv):
+    """A command line that runs `argv` (same pid, after an exec) as a child subreaper."""
+    return [sys.executable, '-c', SUBREAPER_EXEC] + list(argv)
 
 
 def remove_login_user():
@@ -93,8 +288,13 @@ class FleetHost:
         self.sshd_pidfile = os.path.join(self.sshd_dir, 'sshd.pid')
         self.sshd_process = None
         self.evidence_dir = os.path.join(base, 'staging')
+        # Ansible's ControlPersist masters for this host put their sockets here (ansible_control_path_dir),
+        # not in the controller's ~/.ansible/cp: stop() finds them by these sockets.
+        self.control_dir = os.path.join(base, 'cp')
+        self.port = None
         os.makedirs(base, exist_ok=True)
         os.chmod(base, 0o711)
+        os.makedirs(self.control_dir, mode=0o700, exist_ok=True)
 
     def start_sshd(self, port=22):
         os.makedirs(self.sshd_dir, mode=0o755, exist_ok=True)
@@ -123,13 +323,17 @@ class FleetHost:
                 'LogLevel ERROR',
             ]) + '\n')
         self.port = port
-        self.sshd_process = subprocess.Popen([SSHD, '-D', '-e', '-f', config], stdout=subprocess.DEVNULL,
-                                             stderr=open(os.path.join(self.sshd_dir, 'sshd.log'), 'ab'),
-                                             start_new_session=True)
+        log = os.path.join(self.sshd_dir, 'sshd.log')
+        with open(log, 'ab') as stderr:
+            self.sshd_process = subprocess.Popen(subreaper_command([SSHD, '-D', '-e', '-f', config]),
+                                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                                 start_new_session=True)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.sshd_process.poll() is not None:
-                raise RuntimeError('sshd for %s exited with %s' % (self.name, self.sshd_process.returncode))
+                with open(log, errors='replace') as handle:
+                    tail = handle.read()[-2000:]
+                raise RuntimeError('sshd for %s exited with %s: %s' % (self.name, self.sshd_process.returncode, tail))
             try:
                 with socket.create_connection((self.address, port), timeout=1):
                     return
@@ -138,16 +342,19 @@ class FleetHost:
         raise RuntimeError('sshd for %s did not listen on %s:%d' % (self.name, self.address, port))
 
     def stop_sshd(self):
-        """Stop this host's sshd and end the sessions it forked (Ansible's ControlPersist keeps them open),
-        by pid: the host can no longer be reached, as if it went down."""
+        """Stop this host's sshd and everything its sessions started (a command cut mid-way, a detached
+        async job, the sessions Ansible's ControlPersist keeps open), then the controller's ssh clients of
+        this host, by pid: the host can no longer be reached, as if it went down."""
         if self.sshd_process is None:
             return
-        sessions = descendants(self.sshd_process.pid)
-        if self.sshd_process.poll() is None:
-            self.sshd_process.send_signal(signal.SIGTERM)
-            self.sshd_process.wait(timeout=10)
-        end_processes(sessions)
-        self.sshd_process = None
+        process, self.sshd_process = self.sshd_process, None
+        left = []
+        if process.poll() is None:
+            left = stop_sshd_tree(process.pid, self.address, self.port, self.control_dir)
+        process.wait(timeout=10)
+        if left:
+            raise RuntimeError('%s: processes still running after its sshd was stopped: %s'
+                               % (self.name, ', '.join('%d (%s)' % (pid, cmdline(pid)[:200]) for pid in left)))
 
     def start(self):
         self.dockerd.start()
@@ -155,8 +362,10 @@ class FleetHost:
         return self
 
     def stop(self):
-        self.stop_sshd()
-        self.dockerd.stop()
+        try:
+            self.stop_sshd()
+        finally:
+            self.dockerd.stop()
 
     def inventory_vars(self, private_key):
         return {
@@ -165,6 +374,7 @@ class FleetHost:
             'ansible_user': LOGIN_USER,
             'ansible_ssh_private_key_file': private_key,
             'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+            'ansible_control_path_dir': self.control_dir,
             'ansible_become_method': 'sudo',
             'ansible_python_interpreter': '/usr/bin/python3',
             'dfir_docker_host': self.dockerd.host,
@@ -201,14 +411,19 @@ class Fleet:
         return self
 
     def stop(self):
+        """Stop every host (see FleetHost.stop_sshd), then remove the login user if start() made it.
+        Raises, after stopping all of them, when a process a host started is still running."""
+        errors = []
         for host in self.hosts:
             try:
                 host.stop()
-            except Exception:  # noqa: B902 - stop the others whatever happens to one
-                pass
+            except Exception as exc:  # noqa: B902 - stop the others whatever happens to one
+                errors.append('%s: %s' % (host.name, exc))
         if self.created_user:
             remove_login_user()
             self.created_user = False
+        if errors:
+            raise RuntimeError('the fleet did not stop cleanly: %s' % '; '.join(errors))
 
     def write_inventory(self, path, extra_hosts=None, host_vars=None):
         """An INI-free YAML inventory: group docker_hosts with every host's connection vars.
@@ -229,3 +444,47 @@ class Fleet:
 
     def cleanup(self):
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _stop_sshd_command(args):
+    """stop-sshd: the molecule scenarios' way to stop one host, checked to be that host's sshd first."""
+    try:
+        with open(args.pidfile) as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        print('nothing to stop: %s holds no pid' % args.pidfile)
+        return 0
+    if not alive(pid) or comm(pid) != 'sshd' or args.config not in cmdline(pid).split():
+        print('nothing to stop: pid %d is not the sshd of %s' % (pid, args.config))
+        return 0
+    left = stop_sshd_tree(pid, args.address, args.port, args.control_dir)
+    if left:
+        named = ', '.join('%d (%s)' % (item, cmdline(item)[:200]) for item in left)
+        print('still running after sshd %d was stopped: %s' % (pid, named), file=sys.stderr)
+        return 1
+    print('stopped sshd %d, every process its sessions started and the ssh clients of %s:%d' % (pid, args.address, args.port))
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ['exec-subreaper']:
+        if len(argv) < 2 or not os.path.isabs(argv[1]):
+            print('usage: python -m tests.support.fleet exec-subreaper /ABSOLUTE/PROGRAM [ARG...]', file=sys.stderr)
+            return 2
+        command = subreaper_command(argv[1:])
+        os.execv(command[0], command)
+    parser = argparse.ArgumentParser(prog='python -m tests.support.fleet',
+                                     description='Stop a fleet host started under exec-subreaper, by pid.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    stop = commands.add_parser('stop-sshd', help='stop an sshd, everything its sessions started, and its ssh clients')
+    stop.add_argument('--pidfile', required=True, help="the sshd's PidFile")
+    stop.add_argument('--config', required=True, help='its sshd_config: the pid must be an sshd run with it')
+    stop.add_argument('--address', required=True, help='the IPv4 address it listens on')
+    stop.add_argument('--port', type=int, default=22)
+    stop.add_argument('--control-dir', help="the host's ansible_control_path_dir (ControlPersist masters)")
+    return _stop_sshd_command(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

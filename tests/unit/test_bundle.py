@@ -3,8 +3,12 @@
 import hashlib
 import io
 import os
+import random
+import shutil
 import subprocess
 import tarfile
+
+import pytest
 
 from ansible_collections.dfir.docker.plugins.plugin_utils import _bundle
 
@@ -110,8 +114,9 @@ def artifact(name, size):
 
 
 def test_large_artifacts_are_fetched_one_by_one_and_small_ones_batched_in_order():
-    items = [artifact('a', 10), artifact('core', 5 << 20), artifact('b', 20), artifact('c', 30)]
-    batches, singles = _bundle.plan(items, small=1 << 20, batch_bytes=45)
+    items = [artifact('a', 1000), artifact('core', 5 << 20), artifact('b', 2000), artifact('c', 3000)]
+    room = _bundle.member_bytes('a', 1000) + _bundle.member_bytes('b', 2000)   # a batch holds a and b, not c too
+    batches, singles = _bundle.plan(items, small=1 << 20, batch_bytes=room)
     assert [[item['path'] for item in batch] for batch in batches] == [['a', 'b'], ['c']]
     assert [item['path'] for item in singles] == ['core']
 
@@ -125,4 +130,99 @@ def test_a_batch_ends_before_its_names_exceed_one_command_line():
 
 def test_the_host_command_quotes_every_name():
     command = _bundle.tar_command('/var/tmp/dfir docker/case', ["it's", '-x', 'a b'])
-    assert command == "tar -C '/var/tmp/dfir docker/case' -cf - -- 'it'\"'\"'s' -x 'a b'"
+    assert command == "tar -C '/var/tmp/dfir docker/case' -cf - -- 'it'\"'\"'s' -x 'a b' | head -c %d" % _bundle.STREAM_BYTES
+
+
+def test_an_artifact_larger_than_a_batch_may_hold_never_goes_into_one():
+    """Even where `small` is above the batch limit: a batch never holds more than its limit."""
+    limit = 64 * 1024
+    fits = limit - _bundle.member_bytes('fits', 0)            # its data and headers fill a batch exactly
+    items = [artifact('before', 10), artifact('over', limit), artifact('fits', fits),
+             artifact('just-over', fits + 1), artifact('after', 10)]
+    batches, singles = _bundle.plan(items, small=1 << 20, batch_bytes=limit)
+    assert [item['path'] for item in singles] == ['over', 'just-over']
+    assert [[item['path'] for item in batch] for batch in batches] == [['before'], ['fits'], ['after']]
+    for batch in batches:
+        assert sum(_bundle.member_bytes(item['path'], item['size']) for item in batch) <= limit
+
+
+def test_the_default_limits_keep_every_batch_within_32_mib():
+    """Thousands of artifacts just under SMALL_ARTIFACT: batches of whole artifacts, each under BATCH_BYTES."""
+    items = [artifact('containers/%064d/memory/%d.core' % (index, index), _bundle.SMALL_ARTIFACT) for index in range(40)]
+    items += [artifact('big.core', _bundle.SMALL_ARTIFACT + 1)]
+    batches, singles = _bundle.plan(items)
+    assert _bundle.BATCH_BYTES == 32 << 20 and [item['path'] for item in singles] == ['big.core']
+    assert sum(len(batch) for batch in batches) == 40 and len(batches) > 1
+    for batch in batches:
+        assert sum(item['size'] for item in batch) < _bundle.BATCH_BYTES
+        assert sum(_bundle.member_bytes(item['path'], item['size']) for item in batch) <= _bundle.BATCH_BYTES
+
+
+@pytest.mark.parametrize('size', [None, -1, '10', 1.5, True])
+def test_an_artifact_whose_size_is_not_a_byte_count_is_fetched_one_by_one(size):
+    items = [artifact('ok', 10), {'path': 'no-size'} if size is None else artifact('odd', size)]
+    batches, singles = _bundle.plan(items)
+    assert [[item['path'] for item in batch] for batch in batches] == [['ok']]
+    assert [item['path'] for item in singles] == [items[1]['path']]
+
+
+# The hosts' tars: GNU tar (Debian's), and BusyBox's (scripts/bootstrap.sh installs busybox-static).
+def tools(kind, tmp_path):
+    """A PATH under which `tar` and `head` are GNU's or BusyBox's."""
+    if kind == 'gnu':
+        return os.environ['PATH']
+    bin_dir = tmp_path / 'busybox-bin'
+    bin_dir.mkdir()
+    for name in ('tar', 'head'):
+        os.symlink(shutil.which('busybox'), str(bin_dir / name))
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize('kind', ['gnu', 'busybox'])
+def test_a_batch_stream_stays_within_what_plan_counted(tmp_path, kind):
+    """Real tar output of each planned batch: no larger than its members' count and the closing record,
+    and never cut by the host's limit (every member arrives)."""
+    rng = random.Random(7)
+    root = tmp_path / 'staging'
+    items = []
+    for index in range(120):
+        name = rng.choice(['c/%064x/inspect.json' % index, 'caf\u00e9-%d' % index, 'n%d' % index,
+                           'deep/%s/%d' % ('/'.join(['d' * 80] * rng.randint(1, 4)), index)])
+        size = rng.choice([0, 1, 511, 512, 513, rng.randint(0, 30000)])
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(os.urandom(size))
+        items.append(artifact(name, size))
+    limit = 96 * 1024
+    batches, singles = _bundle.plan(items, small=32 * 1024, batch_bytes=limit)
+    assert len(batches) > 3 and not singles
+    env = dict(os.environ, PATH=tools(kind, tmp_path))
+    version = subprocess.run(['/bin/sh', '-c', 'tar --version || tar --help'], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, env=env, check=False).stdout.decode()
+    assert ('busybox' in version.lower()) == (kind == 'busybox') and ('GNU tar' in version) == (kind == 'gnu'), version
+    for number, batch in enumerate(batches):
+        names = [item['path'] for item in batch]
+        counted = sum(_bundle.member_bytes(name, item['size']) for name, item in zip(names, batch))
+        command = _bundle.tar_command(str(root), names, max_bytes=limit + 2 * _bundle.TAR_RECORD)
+        stream = subprocess.run(['/bin/sh', '-c', command], stdout=subprocess.PIPE, env=env, check=True).stdout
+        assert counted <= limit and len(stream) <= counted + 2 * _bundle.TAR_RECORD, (number, len(stream), counted)
+        out = tmp_path / ('case%d' % number)
+        out.mkdir()
+        where = dict((name, str(out / ('%d.fetching' % index))) for index, name in enumerate(names))
+        assert sorted(_bundle.unpack(stream, where)) == sorted(names)
+
+
+def test_a_file_larger_than_its_record_is_cut_on_the_host_and_left_to_the_per_file_path(tmp_path):
+    """A staged file that grew after it was hashed: the host stops the stream at the limit, so the controller
+    never holds more; the members that arrived whole are kept, the rest is fetched one by one (and checked)."""
+    root = tmp_path / 'staging'
+    root.mkdir()
+    (root / 'first').write_bytes(b'small and whole')
+    (root / 'grown').write_bytes(os.urandom(300 * 1024))           # the host said 10 bytes
+    batches, singles = _bundle.plan([artifact('first', 15), artifact('grown', 10)], batch_bytes=64 * 1024)
+    assert [[item['path'] for item in batch] for batch in batches] == [['first', 'grown']] and not singles
+    limit = 64 * 1024 + 2 * _bundle.TAR_RECORD
+    stream = host_tar(_bundle.tar_command(str(root), ['first', 'grown'], max_bytes=limit))
+    assert len(stream) == limit
+    where = destinations(tmp_path, ['first', 'grown'])
+    assert list(_bundle.unpack(stream, where)) == ['first']
+    assert not os.path.exists(where['grown'])
