@@ -83,13 +83,48 @@ def protected_roots(roots):
     return found
 
 
+def _mounts():
+    """(mount point, device, root of the mount inside its filesystem) of every mount, from
+    /proc/self/mountinfo in its order; [] where it cannot be read."""
+    try:
+        with open('/proc/self/mountinfo', 'rb') as handle:
+            text = handle.read().decode('utf-8', 'surrogateescape')
+    except OSError:
+        return []
+
+    def unescape(field):
+        return re.sub(r'\\([0-7]{3})', lambda match: chr(int(match.group(1), 8)), field)
+
+    found = []
+    for line in text.splitlines():
+        fields = line.split(' ')
+        if len(fields) > 4:
+            found.append((unescape(fields[4]), fields[2], unescape(fields[3])))
+    return found
+
+
+def _inside_filesystem(path, mounts):
+    """(device, path inside that filesystem) of an absolute real path, by the mount it is on (the
+    longest mount point above it; of several at one point, the last, which hides the others)."""
+    best = None
+    for point, device, mount_root in mounts:
+        if path == point or path.startswith(point.rstrip('/') + '/'):
+            if best is None or len(point) >= len(best[0]):
+                best = (point, device, mount_root)
+    if best is None:
+        return None
+    point, device, mount_root = best
+    return device, os.path.normpath(os.path.join(mount_root, path[len(point):].lstrip('/')))
+
+
 def docker_root_holding(path, roots):
     """The Docker root (of `roots`) that `path` is or would be inside, else None.
 
     `path` may not exist yet: what counts is where it would be created, so the
     real path of its nearest existing ancestor is compared. A bind mount of a
     root elsewhere is caught too, by comparing each existing ancestor's device
-    and inode with the roots'.
+    and inode with the roots', and so is a bind mount of a directory inside a
+    root, by comparing where both are inside their filesystem (mountinfo).
     """
     roots = protected_roots(roots)
     lexical = os.path.normpath(os.path.abspath(path))
@@ -109,6 +144,13 @@ def docker_root_holding(path, roots):
         if parent == current:
             break
         current = parent
+    mounts = _mounts()
+    where = _inside_filesystem(resolved, mounts)
+    for root in roots:
+        held = _inside_filesystem(root, mounts)
+        if where and held and where[0] == held[0] and (
+                where[1] == held[1] or where[1].startswith(held[1].rstrip('/') + '/')):
+            return root
     return None
 
 

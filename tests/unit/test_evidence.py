@@ -204,3 +204,25 @@ def test_a_bind_mount_of_the_root_elsewhere_is_recognised(tmp_path):
         assert docker_root_holding(str(view / 'case' / 'x'), [str(root)]) == str(root)
     finally:
         subprocess.run(['umount', str(view)], check=True)
+
+
+def test_a_bind_mount_of_a_directory_inside_the_root_is_recognised(tmp_path):
+    """A part of the root (here its volumes) bind-mounted elsewhere: neither its path nor the identity of
+    any directory on the way is the root's, but it is the same filesystem below the root."""
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
+        docker_root_holding,
+        refuse_inside_docker_root,
+    )
+    root, view = tmp_path / 'docker', tmp_path / 'volumes-view'
+    (root / 'volumes' / 'data' / '_data').mkdir(parents=True)
+    view.mkdir()
+    subprocess.run(['mount', '--bind', str(root / 'volumes'), str(view)], check=True)
+    try:
+        assert docker_root_holding(str(view / 'data' / '_data' / 'case'), [str(root)]) == str(root)
+        with pytest.raises(EvidenceError):
+            refuse_inside_docker_root(str(view / 'case'), [str(root)])
+        assert not os.path.exists(str(view / 'case'))
+        # beside the root on the same filesystem: accepted
+        assert docker_root_holding(str(tmp_path / 'staging'), [str(root)]) is None
+    finally:
+        subprocess.run(['umount', str(view)], check=True)
