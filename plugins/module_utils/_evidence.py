@@ -161,6 +161,8 @@ def refuse_inside_docker_root(path, roots, what='evidence_dir'):
     own metadata, and inside a container's writable layer puts files into the
     container. Called before the staging dir is created.
     """
+    if '\0' in path:
+        raise EvidenceError('%s %r holds a NUL byte, which no path can hold' % (what, path))
     root = docker_root_holding(path, roots)
     if root is None:
         return

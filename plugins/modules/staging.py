@@ -62,7 +62,8 @@ options:
     description:
       - With V(absent), the files to remove, relative to O(path); everything else is kept, and so is the
         staging directory when anything else is left in it.
-      - A name that is absolute, contains C(..), goes through a symlink or is not a regular file is not removed.
+      - A name that is absolute, contains C(..) or a NUL byte, goes through a symlink or is not a regular file is
+        not removed.
       - Without it, V(absent) removes the whole directory.
     type: list
     elements: str
@@ -290,7 +291,8 @@ def absent(module, path, result):
 def remove_one(module, path, relative, result):
     """Remove one regular file below path, reached without following any symlink; return why not, or None."""
     parts = relative.split('/')
-    if relative.startswith('/') or any(part in ('', '.', '..') for part in parts) or parts == [STAGING_MARKER]:
+    if (relative.startswith('/') or '\0' in relative or any(part in ('', '.', '..') for part in parts)
+            or parts == [STAGING_MARKER]):
         return 'not a plain relative name of an artifact'
     directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
@@ -390,6 +392,8 @@ def main():
     result = {'changed': False, 'path': path}
     if module.params['state'] in ('present', 'absent'):
         result['user'] = run_as()
+    if '\0' in path:
+        module.fail_json(msg='staging path %r holds a NUL byte, which no path can hold' % module.params['path'], **result)
     if not os.path.isabs(path) or path == '/':
         module.fail_json(msg='staging path must be an absolute path below /, not %r' % module.params['path'], **result)
     try:

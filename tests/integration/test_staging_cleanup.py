@@ -100,3 +100,20 @@ def test_a_file_no_step_reported_keeps_the_staging_dir_and_leaves_the_host_parti
     kept = staging_lines(case_dir)[-1]
     assert kept['action'] == 'staging dir kept'
     assert kept['result']['left'] == ['orphan.txt'] and kept['result']['removed_files'] == 1
+
+
+def test_a_name_in_only_that_no_file_can_have_is_not_removed_and_said_so_not_a_traceback(tmp_path):
+    """A NUL byte cannot be in a file name: os.open raised ValueError and the module died with it."""
+    staging = str(tmp_path / 'staging' / 'IR-STAGE')
+    stage(staging, {'a': b'a\n', 'a\\0b': b'backslash zero\n'})
+    result = run_module('staging', {'path': staging, 'state': 'absent', 'only': ['a\0b', 'a']})
+    assert not result['failed'], result['msg']
+    assert result['removed_files'] == 1 and not os.path.exists(os.path.join(staging, 'a'))
+    assert [item for item in result['not_removed'] if item.startswith('a\0b: ')], result['not_removed']
+    assert os.path.isfile(os.path.join(staging, 'a\\0b')) and result['left'] == ['a\\0b']
+
+
+def test_a_staging_path_with_a_nul_byte_is_refused_in_every_state(tmp_path):
+    for state in ('present', 'absent', 'usage'):
+        result = run_module('staging', {'path': str(tmp_path / 'a\0b'), 'state': state, 'case_id': 'IR-STAGE'})
+        assert result['failed'] and 'NUL' in result['msg'], (state, result)

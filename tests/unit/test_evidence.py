@@ -226,3 +226,10 @@ def test_a_bind_mount_of_a_directory_inside_the_root_is_recognised(tmp_path):
         assert docker_root_holding(str(tmp_path / 'staging'), [str(root)]) is None
     finally:
         subprocess.run(['umount', str(view)], check=True)
+
+
+def test_a_staging_dir_with_a_nul_byte_is_refused_with_a_reason_not_a_value_error(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import refuse_inside_docker_root
+    with pytest.raises(EvidenceError) as caught:
+        refuse_inside_docker_root(str(tmp_path / 'a\0b'), [str(tmp_path / 'docker')])
+    assert 'NUL' in str(caught.value)
