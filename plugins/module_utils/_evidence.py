@@ -70,8 +70,8 @@ def protected_roots(roots):
     it. A remapped root kept inside a given root is inside it already."""
     found = []
     for root in roots:
-        if not root:
-            continue
+        if not root or not isinstance(root, str):
+            continue   # none given, or not a path (a broken daemon's DockerRootDir)
         root = os.path.normpath(os.path.abspath(root))
         candidates = [root]
         if _REMAPPED_NAME.match(os.path.basename(root)):

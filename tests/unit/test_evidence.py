@@ -233,3 +233,12 @@ def test_a_staging_dir_with_a_nul_byte_is_refused_with_a_reason_not_a_value_erro
     with pytest.raises(EvidenceError) as caught:
         refuse_inside_docker_root(str(tmp_path / 'a\0b'), [str(tmp_path / 'docker')])
     assert 'NUL' in str(caught.value)
+
+
+def test_a_root_that_is_not_a_path_is_skipped_not_a_type_error(tmp_path):
+    """The staging module adds the DockerRootDir a daemon answers, whatever JSON type a broken one sends."""
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import docker_root_holding
+    root = tmp_path / 'docker'
+    root.mkdir()
+    assert docker_root_holding(str(root / 'x'), [5, ['/'], {'a': 1}, str(root)]) == str(root)
+    assert docker_root_holding(str(tmp_path / 'x'), [5, True]) is None
