@@ -49,7 +49,9 @@ options:
       - With V(present), a staging directory that is, or would be once created, inside it is refused before
         anything is created (see O(docker_host)); so is one inside C(/var/lib/docker), and for a
         user-namespace-remapped root (C(<root>/<uid>.<gid>)) one inside the root that holds it. Symlinks on the
-        way are resolved and a bind mount of a root is recognised. The error names both paths.
+        way are resolved and a bind mount of a root, or of a directory inside one, is recognised. The error names
+        both paths. The directory is then created along the path checked without following any symlink, so a
+        symlink put on the way after the check is refused.
     type: path
   docker_host:
     description:
@@ -169,6 +171,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
     PARTIAL_SUFFIX,
     STAGING_MARKER,
     EvidenceError,
+    make_dirs_along,
     refuse_inside_docker_root,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._sources import DEFAULT_DOCKER_ROOT
@@ -206,15 +209,16 @@ def run_as():
 
 def present(module, path, result):
     try:
-        refuse_inside_docker_root(path, docker_roots(module), what='staging path')
+        # then created along the path checked, following no symlink (one planted since is refused)
+        checked = refuse_inside_docker_root(path, docker_roots(module), what='staging path')
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            if not module.check_mode:
+                make_dirs_along(os.path.dirname(checked), mode=0o711, what='staging path')
+                os.chmod(parent, 0o711)
+            result['changed'] = True
     except EvidenceError as exc:
         module.fail_json(msg=str(exc), **result)
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        if not module.check_mode:
-            os.makedirs(parent, 0o711)
-            os.chmod(parent, 0o711)
-        result['changed'] = True
     if os.path.lexists(path):
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             module.fail_json(msg='staging path %s exists and is not a directory' % path, **result)
@@ -226,7 +230,10 @@ def present(module, path, result):
             module.fail_json(msg='staging path %s belongs to case %s, not %s' % (path, marker.get('case_id'), module.params['case_id']),
                              **result)
     elif not module.check_mode:
-        os.mkdir(path, 0o700)
+        try:
+            make_dirs_along(checked, mode=0o700, what='staging path')
+        except EvidenceError as exc:
+            module.fail_json(msg=str(exc), **result)
         result['changed'] = True
     else:
         result['changed'] = True
