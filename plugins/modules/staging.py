@@ -179,11 +179,22 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_no
 
 
 def marker_of(path):
+    """The marker file's JSON object, or None when there is none that this collection could have written
+    (missing, not a regular file, not JSON, or JSON of another type)."""
     try:
-        with open(os.path.join(path, STAGING_MARKER), 'rb') as handle:
-            return json.loads(handle.read().decode('utf-8') or '{}')
+        fd = os.open(os.path.join(path, STAGING_MARKER), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), 'rb') as handle:
+            marker = json.loads(handle.read().decode('utf-8') or '{}')
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
+    return marker if isinstance(marker, dict) else None
 
 
 def docker_roots(module):

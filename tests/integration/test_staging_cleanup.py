@@ -117,3 +117,31 @@ def test_a_staging_path_with_a_nul_byte_is_refused_in_every_state(tmp_path):
     for state in ('present', 'absent', 'usage'):
         result = run_module('staging', {'path': str(tmp_path / 'a\0b'), 'state': state, 'case_id': 'IR-STAGE'})
         assert result['failed'] and 'NUL' in result['msg'], (state, result)
+
+
+def test_a_marker_file_that_is_not_a_json_object_is_not_taken_for_a_staging_dir(tmp_path):
+    """A broken or planted .dfir-docker-staging of another JSON type: the module said "'list' object has no
+    attribute 'get'" (a Python error) instead of treating the directory as one it did not make."""
+    staging = str(tmp_path / 'staging' / 'IR-STAGE')
+    os.makedirs(staging)
+    for marker in (b'[]', b'"IR-STAGE"', b'5'):
+        with open(os.path.join(staging, '.dfir-docker-staging'), 'wb') as handle:
+            handle.write(marker)
+        for state in ('present', 'absent'):
+            result = run_module('staging', {'path': staging, 'state': state, 'case_id': 'IR-STAGE', 'docker_host': ''})
+            assert result['failed'] and 'dfir.docker' in result['msg'], (marker, state, result)
+            assert os.path.isfile(os.path.join(staging, '.dfir-docker-staging'))
+
+
+def test_a_creation_time_of_another_type_in_the_hosts_marker_is_not_the_custody_lines_time(keys, tmp_path):
+    """The time of the "staging dir found" custody line comes from the marker file on the host; a broken or
+    planted one holding something else than a time string made that line's "when" an object."""
+    staging = tmp_path / 'staging'
+    staging.mkdir()
+    (staging / '.dfir-docker-staging').write_text('{"case_id": "fetch-check", "created_at": {"not": "a time"}}')
+    rc, output, case_dir, _staging = fetch_and_remove(keys, tmp_path, ['good.txt'])
+    assert rc == 0, output[-4000:]
+    found = staging_lines(case_dir)[0]
+    assert found['action'] == 'staging dir found', found
+    assert isinstance(found['when'], str) and found['when'].endswith('Z'), found
+    assert found['result'].get('host_created_at') == {'not': 'a time'}, found
