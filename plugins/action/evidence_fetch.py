@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import getpass
 import os
+import re
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
@@ -51,6 +52,9 @@ def _step_summary(name, result):
                 {'id': outcome.get('id'), 'requested': outcome.get('requested'), 'msg': outcome.get('msg')})
     return summary
 
+
+# A time as the staging module writes it into its marker file (_safe_io.utc_now).
+UTC_TIME = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$')
 
 class ActionModule(ActionBase):
 
@@ -133,13 +137,18 @@ class ActionModule(ActionBase):
         login_user = self._login_user()
         if args['staging']:
             created = args['staging']
+            # The time comes from the marker file on the host: used only when it is a UTC time as the
+            # staging module writes it; anything else is recorded as what the host said, beside the time now.
+            created_at = created.get('created_at')
+            when = created_at if isinstance(created_at, str) and UTC_TIME.match(created_at) else None
+            facts = {key: created.get(key) for key in ('free_bytes', 'same_filesystem_as_docker_root') if key in created}
+            if created_at is not None and when is None:
+                facts['host_created_at'] = created_at
             _case.append_custody(case_dir, 'staging dir created' if created.get('changed') else 'staging dir found',
                                  args['examiner'], host,
                                  {'path': created.get('path') or args['evidence_dir'], 'login_user': login_user,
                                   'host_user': created.get('user')},
-                                 {key: created.get(key) for key in ('free_bytes', 'same_filesystem_as_docker_root')
-                                  if key in created},
-                                 when=created.get('created_at'))
+                                 facts, when=when)
         for summary in collection['steps']:
             for change in summary.get('state_changes') or []:
                 _case.append_custody(case_dir, '%s: %s' % (summary['step'], change.get('action')), args['examiner'], host,

@@ -88,11 +88,12 @@ class DfirModule:
     def open_evidence(self, path=None):
         path = path or self.params['evidence_dir']
         try:
-            # refused before anything is created, in check mode too
+            # refused before anything is created, in check mode too; then created along the path checked
+            checked = None
             if path and os.path.isabs(path):
-                refuse_inside_docker_root(path, self.docker_roots())
+                checked = refuse_inside_docker_root(path, self.docker_roots())
             # check mode checks the name only: it creates nothing
-            self.evidence = EvidenceDir(path, create=not self.check_mode)
+            self.evidence = EvidenceDir(path, create=not self.check_mode, checked=checked)
         except EvidenceError as exc:
             self.fail(str(exc))
         if self.check_mode:

@@ -28,6 +28,8 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
     is_real_dir,
     list_dir,
     open_dir,
+    display_path,
+    json_safe,
     open_nofollow_beneath,
     read_small,
     read_text,
@@ -688,7 +690,8 @@ class ContainerFiles:
 
     `files` holds (relative path, artifact kind) of regular files; `special` one
     dict per entry that is not a regular file (path, type, and a symlink's
-    target text), listed and never read or followed. Everything is listed and
+    target text, both as display_path shows them), listed and never read or
+    followed. Everything is listed and
     opened beneath the container directory's fd, with O_NOATIME and without
     following any symlink, so neither an atime moves nor a symlink that the
     container puts into its /dev/shm leads to a host file.
@@ -732,7 +735,7 @@ class ContainerFiles:
                 if not stat.S_ISDIR(st.st_mode):
                     self._add(dir_fd, entry, relative, st)
         except OSError as exc:
-            self.special.append({'path': exc.filename or name, 'type': 'directory',
+            self.special.append({'path': json_safe(exc.filename or name), 'type': 'directory',
                                  'error': 'not listed: %s' % (exc.strerror or exc)})
         finally:
             os.close(child)
@@ -741,10 +744,10 @@ class ContainerFiles:
         if stat.S_ISREG(st.st_mode):
             self.files.append((relative, config_file_kind(relative)))
             return
-        item = {'path': relative, 'type': file_type(st.st_mode)}
+        item = {'path': display_path(relative), 'type': file_type(st.st_mode)}
         if stat.S_ISLNK(st.st_mode):
             try:
-                item['target'] = os.readlink(name, dir_fd=dir_fd)
+                item['target'] = display_path(os.readlink(name, dir_fd=dir_fd))
             except OSError as exc:
                 item['error'] = describe_os_error(exc)
         self.special.append(item)

@@ -23,6 +23,7 @@ import stat
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import (
     O_CLOEXEC,
     O_NOFOLLOW,
+    O_PATH,
     describe_os_error,
     open_regular,
     utc_from_timestamp,
@@ -70,8 +71,8 @@ def protected_roots(roots):
     it. A remapped root kept inside a given root is inside it already."""
     found = []
     for root in roots:
-        if not root:
-            continue
+        if not root or not isinstance(root, str):
+            continue   # none given, or not a path (a broken daemon's DockerRootDir)
         root = os.path.normpath(os.path.abspath(root))
         candidates = [root]
         if _REMAPPED_NAME.match(os.path.basename(root)):
@@ -83,13 +84,48 @@ def protected_roots(roots):
     return found
 
 
+def _mounts():
+    """(mount point, device, root of the mount inside its filesystem) of every mount, from
+    /proc/self/mountinfo in its order; [] where it cannot be read."""
+    try:
+        with open('/proc/self/mountinfo', 'rb') as handle:
+            text = handle.read().decode('utf-8', 'surrogateescape')
+    except OSError:
+        return []
+
+    def unescape(field):
+        return re.sub(r'\\([0-7]{3})', lambda match: chr(int(match.group(1), 8)), field)
+
+    found = []
+    for line in text.splitlines():
+        fields = line.split(' ')
+        if len(fields) > 4:
+            found.append((unescape(fields[4]), fields[2], unescape(fields[3])))
+    return found
+
+
+def _inside_filesystem(path, mounts):
+    """(device, path inside that filesystem) of an absolute real path, by the mount it is on (the
+    longest mount point above it; of several at one point, the last, which hides the others)."""
+    best = None
+    for point, device, mount_root in mounts:
+        if path == point or path.startswith(point.rstrip('/') + '/'):
+            if best is None or len(point) >= len(best[0]):
+                best = (point, device, mount_root)
+    if best is None:
+        return None
+    point, device, mount_root = best
+    return device, os.path.normpath(os.path.join(mount_root, path[len(point):].lstrip('/')))
+
+
 def docker_root_holding(path, roots):
     """The Docker root (of `roots`) that `path` is or would be inside, else None.
 
     `path` may not exist yet: what counts is where it would be created, so the
     real path of its nearest existing ancestor is compared. A bind mount of a
     root elsewhere is caught too, by comparing each existing ancestor's device
-    and inode with the roots'.
+    and inode with the roots', and so is a bind mount of a directory inside a
+    root, by comparing where both are inside their filesystem (mountinfo).
     """
     roots = protected_roots(roots)
     lexical = os.path.normpath(os.path.abspath(path))
@@ -109,20 +145,64 @@ def docker_root_holding(path, roots):
         if parent == current:
             break
         current = parent
+    mounts = _mounts()
+    where = _inside_filesystem(resolved, mounts)
+    for root in roots:
+        held = _inside_filesystem(root, mounts)
+        if where and held and where[0] == held[0] and (
+                where[1] == held[1] or where[1].startswith(held[1].rstrip('/') + '/')):
+            return root
     return None
 
 
+def make_dirs_along(real_path, mode=0o700, parent_mode=0o777, what='evidence_dir'):
+    """Create the missing directories of `real_path`, an absolute path without symlinks as
+    refuse_inside_docker_root checked it, walking down from / and following no symlink: one put on
+    the way since the check is refused, so nothing is created where it leads. The last directory
+    gets `mode`, those above it `parent_mode` (as os.makedirs, less the umask).
+    Return the (st_dev, st_ino) of the last directory."""
+    names = [part for part in real_path.split('/') if part]
+    fd = os.open('/', O_PATH | os.O_DIRECTORY | O_CLOEXEC)
+    try:
+        for index, name in enumerate(names):
+            try:
+                os.mkdir(name, mode if index == len(names) - 1 else parent_mode, dir_fd=fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise EvidenceError('%s %s cannot be created: %s' % (what, real_path, describe_os_error(exc)))
+            try:
+                child = os.open(name, O_PATH | os.O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, dir_fd=fd)
+            except OSError as exc:
+                try:
+                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+                except OSError:
+                    is_link = False
+                raise EvidenceError('%s %s cannot be created: %s on the way is %s; refusing to create it through that'
+                                    % (what, real_path, name, 'a symlink (it was not one when the path was checked)'
+                                       if is_link else 'not a directory (%s)' % (exc.strerror or exc)))
+            os.close(fd)
+            fd = child
+        st = os.fstat(fd)
+        return st.st_dev, st.st_ino
+    finally:
+        os.close(fd)
+
+
 def refuse_inside_docker_root(path, roots, what='evidence_dir'):
-    """Raise EvidenceError, naming both paths, when `path` is or would be inside a Docker root.
+    """Raise EvidenceError, naming both paths, when `path` is or would be inside a Docker root; else
+    return the path checked: where `path` lands once created, symlinks resolved (see make_dirs_along).
 
     Writing there can overwrite deleted data that is evidence, changes the root's
     own metadata, and inside a container's writable layer puts files into the
     container. Called before the staging dir is created.
     """
+    if '\0' in path:
+        raise EvidenceError('%s %r holds a NUL byte, which no path can hold' % (what, path))
     root = docker_root_holding(path, roots)
-    if root is None:
-        return
     resolved = resolved_future_path(path)
+    if root is None:
+        return resolved
     shown = path if os.path.normpath(path) == resolved else '%s (%s once symlinks are resolved)' % (path, resolved)
     raise EvidenceError('%s %s is inside the Docker root %s: writing there could overwrite evidence and change the '
                         'Docker root (inside a container\'s writable layer, the files would appear in the container); '
@@ -228,22 +308,31 @@ class ArtifactWriter:
 class EvidenceDir:
     """A staging directory on the host that artifacts are written into."""
 
-    def __init__(self, path, create=True):
+    def __init__(self, path, create=True, checked=None):
+        """checked: the path refuse_inside_docker_root checked and returned; the directory is then created
+        along it, following no symlink (make_dirs_along)."""
         if not path or not os.path.isabs(path):
             raise EvidenceError('evidence_dir must be an absolute path, not %r' % (path,))
         self.path = os.path.normpath(path)
         self.records = []
         if create:
-            self._prepare()
+            self._prepare(checked)
 
-    def _prepare(self):
-        try:
-            os.makedirs(self.path, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            raise EvidenceError('evidence_dir %s cannot be created: %s' % (self.path, describe_os_error(exc)))
+    def _prepare(self, checked=None):
+        made = None
+        if checked:
+            made = make_dirs_along(checked)
+        else:
+            try:
+                os.makedirs(self.path, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise EvidenceError('evidence_dir %s cannot be created: %s' % (self.path, describe_os_error(exc)))
         st = os.lstat(self.path)
         if not stat.S_ISDIR(st.st_mode):
             raise EvidenceError('evidence_dir %s is not a directory' % self.path)
+        if made is not None and (st.st_dev, st.st_ino) != made:
+            raise EvidenceError('evidence_dir %s is no longer the directory %s that was checked and created; '
+                                'a symlink on the way was changed' % (self.path, checked))
         probe = os.path.join(self.path, '.write-test-%d' % os.getpid())
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW, 0o600)

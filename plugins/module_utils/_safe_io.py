@@ -269,11 +269,26 @@ def is_real_dir(path):
 
 
 def describe_os_error(exc):
-    """A one-line reason for an OSError: strerror and the file it is about."""
-    reason = exc.strerror or str(exc)
+    """A one-line reason for an OSError: strerror and the file it is about (see json_safe)."""
+    reason = json_safe(exc.strerror or str(exc))
     if exc.filename:
-        return '%s: %s' % (exc.filename, reason)
+        return '%s: %s' % (json_safe(exc.filename), reason)
     return reason
+
+
+def json_safe(text):
+    """Text that a module can return (Ansible refuses a string that is not UTF-8): unchanged when it is
+    UTF-8, else as display_path shows it. A name listed from a directory holds each byte that is not
+    UTF-8 as a surrogate escape."""
+    if isinstance(text, bytes):
+        return display_path(text)
+    if not isinstance(text, str):
+        return text
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        return display_path(text)
+    return text
 
 
 def display_path(raw):

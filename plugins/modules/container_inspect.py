@@ -21,7 +21,8 @@ description:
     They are copied even when they cannot be parsed, so a corrupt config is preserved as found.
   - The files under C(mounts/shm/) (the tmpfs behind the container's own C(/dev/shm), which the container writes at
     will) are the container's data, kept as kind C(container_shm) under C(config/mounts/shm/); one that changes
-    or disappears while it is collected is noted, not failed.
+    or disappears while it is collected is noted, not failed. A name there that is not UTF-8 is kept escaped, each
+    such byte as C(\xNN), and a backslash or control character in it escaped too; its record has C(name_escaped).
   - Everything in the container's directory is listed and opened beneath the directory with C(O_NOATIME) and
     without following any symlink, not even in the middle of a path. Entries that are not regular files (a
     symlink, with its target text, a fifo, a device) are listed in C(special_files.json), never read or followed.
@@ -116,7 +117,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._docker_root import (
 )
 from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineNotFound
 from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceError, planned
-from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, json_safe
 
 
 class ContainerRun:
@@ -212,7 +213,11 @@ class ContainerRun:
             self.errors.append(str(exc))
             return
         for relative, kind in listing.files:
-            relpath = '%s/config/%s' % (self.base, relative)
+            # The container names the files of its /dev/shm: a name that is not UTF-8 is escaped as
+            # display_path shows it (Ansible takes no such name in a result), and the record says so.
+            shown = json_safe(relative)
+            extra = {'name_escaped': True} if shown != relative else None
+            relpath = '%s/config/%s' % (self.base, shown)
             if self.dfir.check_mode:
                 self.write(kind, relpath, None, planned_size=self._size(listing, relative))
                 continue
@@ -226,10 +231,10 @@ class ContainerRun:
                 else:
                     self.errors.append(message)
                 continue
-            source = os.path.join(directory, relative)
+            source = os.path.join(directory, shown)
             try:
                 self.write(kind, relpath, functools.partial(self.evidence.copy_fd, fd, st, source, kind=kind,
-                                                            container_id=self.id))
+                                                            container_id=self.id, extra=extra))
             finally:
                 os.close(fd)
         if listing.special:

@@ -49,7 +49,9 @@ options:
       - With V(present), a staging directory that is, or would be once created, inside it is refused before
         anything is created (see O(docker_host)); so is one inside C(/var/lib/docker), and for a
         user-namespace-remapped root (C(<root>/<uid>.<gid>)) one inside the root that holds it. Symlinks on the
-        way are resolved and a bind mount of a root is recognised. The error names both paths.
+        way are resolved and a bind mount of a root, or of a directory inside one, is recognised. The error names
+        both paths. The directory is then created along the path checked without following any symlink, so a
+        symlink put on the way after the check is refused.
     type: path
   docker_host:
     description:
@@ -62,7 +64,8 @@ options:
     description:
       - With V(absent), the files to remove, relative to O(path); everything else is kept, and so is the
         staging directory when anything else is left in it.
-      - A name that is absolute, contains C(..), goes through a symlink or is not a regular file is not removed.
+      - A name that is absolute, contains C(..) or a NUL byte, goes through a symlink or is not a regular file is
+        not removed.
       - Without it, V(absent) removes the whole directory.
     type: list
     elements: str
@@ -168,6 +171,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
     PARTIAL_SUFFIX,
     STAGING_MARKER,
     EvidenceError,
+    make_dirs_along,
     refuse_inside_docker_root,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._sources import DEFAULT_DOCKER_ROOT
@@ -175,11 +179,22 @@ from ansible_collections.dfir.docker.plugins.module_utils._safe_io import utc_no
 
 
 def marker_of(path):
+    """The marker file's JSON object, or None when there is none that this collection could have written
+    (missing, not a regular file, not JSON, or JSON of another type)."""
     try:
-        with open(os.path.join(path, STAGING_MARKER), 'rb') as handle:
-            return json.loads(handle.read().decode('utf-8') or '{}')
+        fd = os.open(os.path.join(path, STAGING_MARKER), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), 'rb') as handle:
+            marker = json.loads(handle.read().decode('utf-8') or '{}')
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
+    return marker if isinstance(marker, dict) else None
 
 
 def docker_roots(module):
@@ -205,15 +220,16 @@ def run_as():
 
 def present(module, path, result):
     try:
-        refuse_inside_docker_root(path, docker_roots(module), what='staging path')
+        # then created along the path checked, following no symlink (one planted since is refused)
+        checked = refuse_inside_docker_root(path, docker_roots(module), what='staging path')
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            if not module.check_mode:
+                make_dirs_along(os.path.dirname(checked), mode=0o711, what='staging path')
+                os.chmod(parent, 0o711)
+            result['changed'] = True
     except EvidenceError as exc:
         module.fail_json(msg=str(exc), **result)
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        if not module.check_mode:
-            os.makedirs(parent, 0o711)
-            os.chmod(parent, 0o711)
-        result['changed'] = True
     if os.path.lexists(path):
         if not stat.S_ISDIR(os.lstat(path).st_mode):
             module.fail_json(msg='staging path %s exists and is not a directory' % path, **result)
@@ -225,7 +241,10 @@ def present(module, path, result):
             module.fail_json(msg='staging path %s belongs to case %s, not %s' % (path, marker.get('case_id'), module.params['case_id']),
                              **result)
     elif not module.check_mode:
-        os.mkdir(path, 0o700)
+        try:
+            make_dirs_along(checked, mode=0o700, what='staging path')
+        except EvidenceError as exc:
+            module.fail_json(msg=str(exc), **result)
         result['changed'] = True
     else:
         result['changed'] = True
@@ -290,7 +309,8 @@ def absent(module, path, result):
 def remove_one(module, path, relative, result):
     """Remove one regular file below path, reached without following any symlink; return why not, or None."""
     parts = relative.split('/')
-    if relative.startswith('/') or any(part in ('', '.', '..') for part in parts) or parts == [STAGING_MARKER]:
+    if (relative.startswith('/') or '\0' in relative or any(part in ('', '.', '..') for part in parts)
+            or parts == [STAGING_MARKER]):
         return 'not a plain relative name of an artifact'
     directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
@@ -390,6 +410,8 @@ def main():
     result = {'changed': False, 'path': path}
     if module.params['state'] in ('present', 'absent'):
         result['user'] = run_as()
+    if '\0' in path:
+        module.fail_json(msg='staging path %r holds a NUL byte, which no path can hold' % module.params['path'], **result)
     if not os.path.isabs(path) or path == '/':
         module.fail_json(msg='staging path must be an absolute path below /, not %r' % module.params['path'], **result)
     try:

@@ -70,8 +70,10 @@ def sha256_file(path):
     """Stream a file through SHA-256; return (hex digest, size)."""
     digest = hashlib.sha256()
     size = 0
-    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CaseError('%s is not a regular file' % path)
         while True:
             data = os.read(fd, CHUNK_SIZE)
             if not data:
@@ -309,7 +311,13 @@ def open_in_case(case_dir, relative):
             raise MissingFromCase('%s: missing' % relative)
         if not stat.S_ISREG(st.st_mode):
             raise NotInCase('%s: %s, not a regular file' % (relative, 'a symlink' if stat.S_ISLNK(st.st_mode) else 'not a file'))
-        return os.open(parts[-1], os.O_RDONLY | nofollow, dir_fd=directory)
+        # It may have been swapped since: O_NONBLOCK so that a FIFO put there cannot block the open,
+        # and what was opened is checked again.
+        fd = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, 'O_NONBLOCK', 0), dir_fd=directory)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise NotInCase('%s: not a file, not a regular file (replaced while it was being checked)' % relative)
+        return fd
     finally:
         os.close(directory)
 

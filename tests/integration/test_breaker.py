@@ -455,3 +455,28 @@ def test_a_256_mib_log_line_and_a_256_mib_file_are_streamed_not_loaded(dockerd, 
     assert upper['size'] > size
     # ansible itself peaks near 56 MiB here; half the artifact's size is far above that and far below it
     assert logs_rss < 128 * 1024 and export_rss < 128 * 1024, (logs_rss, export_rss)
+
+
+def test_names_in_the_containers_shm_that_are_not_utf8_do_not_lose_the_step(dockerd, made, tmp_path):
+    """The container names the files of its /dev/shm at will, bytes that are not UTF-8 included. Ansible
+    refuses a module result holding such a name, which lost container_inspect's whole result (every
+    container's artifacts) to one container's file name. The file is collected under an escaped name
+    that says which bytes it had; a symlink so named is listed in special_files.json."""
+    victim = made.run('--ipc', 'shareable', BASE_TAG, 'sh', '-c',
+                      'printf "hidden data" > "/dev/shm/$(printf "caf\\351")"; '
+                      'ln -s "/tmp/$(printf "\\377")" "/dev/shm/$(printf "ln\\376")"; echo ready; exec sleep 3600')
+    bystander = made.stopped()
+    wait_for_log(dockerd, victim, 'ready')
+    staging = str(tmp_path / 'staging')
+    result = run_module('container_inspect', {'docker_host': dockerd.host, 'containers': [victim, bystander],
+                                              'evidence_dir': staging})
+    assert not result['failed'], result['msg']
+    paths = dict((artifact['path'], artifact) for artifact in result['artifacts'])
+    assert any(path.startswith('containers/%s/' % bystander) for path in paths), sorted(paths)
+    collected = 'containers/%s/config/mounts/shm/caf\\xe9' % victim
+    assert collected in paths, sorted(paths)
+    with open(os.path.join(staging, collected), 'rb') as handle:
+        assert handle.read() == b'hidden data'
+    with open(os.path.join(staging, 'containers', victim, 'special_files.json'), 'rb') as handle:
+        special = json.loads(handle.read().decode('utf-8'))
+    assert any(item['path'] == 'mounts/shm/ln\\xfe' and item.get('target') == '/tmp/\\xff' for item in special), special

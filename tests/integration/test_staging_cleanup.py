@@ -100,3 +100,48 @@ def test_a_file_no_step_reported_keeps_the_staging_dir_and_leaves_the_host_parti
     kept = staging_lines(case_dir)[-1]
     assert kept['action'] == 'staging dir kept'
     assert kept['result']['left'] == ['orphan.txt'] and kept['result']['removed_files'] == 1
+
+
+def test_a_name_in_only_that_no_file_can_have_is_not_removed_and_said_so_not_a_traceback(tmp_path):
+    """A NUL byte cannot be in a file name: os.open raised ValueError and the module died with it."""
+    staging = str(tmp_path / 'staging' / 'IR-STAGE')
+    stage(staging, {'a': b'a\n', 'a\\0b': b'backslash zero\n'})
+    result = run_module('staging', {'path': staging, 'state': 'absent', 'only': ['a\0b', 'a']})
+    assert not result['failed'], result['msg']
+    assert result['removed_files'] == 1 and not os.path.exists(os.path.join(staging, 'a'))
+    assert [item for item in result['not_removed'] if item.startswith('a\0b: ')], result['not_removed']
+    assert os.path.isfile(os.path.join(staging, 'a\\0b')) and result['left'] == ['a\\0b']
+
+
+def test_a_staging_path_with_a_nul_byte_is_refused_in_every_state(tmp_path):
+    for state in ('present', 'absent', 'usage'):
+        result = run_module('staging', {'path': str(tmp_path / 'a\0b'), 'state': state, 'case_id': 'IR-STAGE'})
+        assert result['failed'] and 'NUL' in result['msg'], (state, result)
+
+
+def test_a_marker_file_that_is_not_a_json_object_is_not_taken_for_a_staging_dir(tmp_path):
+    """A broken or planted .dfir-docker-staging of another JSON type: the module said "'list' object has no
+    attribute 'get'" (a Python error) instead of treating the directory as one it did not make."""
+    staging = str(tmp_path / 'staging' / 'IR-STAGE')
+    os.makedirs(staging)
+    for marker in (b'[]', b'"IR-STAGE"', b'5'):
+        with open(os.path.join(staging, '.dfir-docker-staging'), 'wb') as handle:
+            handle.write(marker)
+        for state in ('present', 'absent'):
+            result = run_module('staging', {'path': staging, 'state': state, 'case_id': 'IR-STAGE', 'docker_host': ''})
+            assert result['failed'] and 'dfir.docker' in result['msg'], (marker, state, result)
+            assert os.path.isfile(os.path.join(staging, '.dfir-docker-staging'))
+
+
+def test_a_creation_time_of_another_type_in_the_hosts_marker_is_not_the_custody_lines_time(keys, tmp_path):
+    """The time of the "staging dir found" custody line comes from the marker file on the host; a broken or
+    planted one holding something else than a time string made that line's "when" an object."""
+    staging = tmp_path / 'staging'
+    staging.mkdir()
+    (staging / '.dfir-docker-staging').write_text('{"case_id": "fetch-check", "created_at": {"not": "a time"}}')
+    rc, output, case_dir, _staging = fetch_and_remove(keys, tmp_path, ['good.txt'])
+    assert rc == 0, output[-4000:]
+    found = staging_lines(case_dir)[0]
+    assert found['action'] == 'staging dir found', found
+    assert isinstance(found['when'], str) and found['when'].endswith('Z'), found
+    assert found['result'].get('host_created_at') == {'not': 'a time'}, found

@@ -301,3 +301,35 @@ def test_a_seal_file_or_directory_the_verifier_cannot_read_is_named_not_a_traceb
         shutil.rmtree(case_dir, ignore_errors=True)
     assert kind == 'problems', answer
     assert any(problem.startswith(unreadable) and 'Permission denied' in problem for problem in answer), answer
+
+
+def test_a_case_file_swapped_for_a_fifo_after_it_was_looked_at_does_not_hang_verify(tmp_path, monkeypatch):
+    """A forger swaps an artifact for a FIFO between the look and the open: verify must not block on
+    it, and names the file."""
+    import signal
+    case_dir = str(tmp_path)
+    names = sealed_case(case_dir)
+    target = os.path.join(case_dir, names[0])
+    real_stat = os.stat
+
+    def stat_then_swap(path, *args, **kwargs):
+        found = real_stat(path, *args, **kwargs)
+        if path == os.path.basename(target) and os.path.isfile(target):
+            os.unlink(target)
+            os.mkfifo(target)
+        return found
+
+    def hung(_signum, _frame):
+        raise AssertionError('verify_case blocked opening %s' % names[0])
+
+    monkeypatch.setattr(_case.os, 'stat', stat_then_swap)
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        problems, counts = _case.verify_case(case_dir)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        monkeypatch.undo()
+    assert any(names[0] in problem and 'not a regular file' in problem for problem in problems), problems
+    assert counts['files'] == 4

@@ -204,3 +204,41 @@ def test_a_bind_mount_of_the_root_elsewhere_is_recognised(tmp_path):
         assert docker_root_holding(str(view / 'case' / 'x'), [str(root)]) == str(root)
     finally:
         subprocess.run(['umount', str(view)], check=True)
+
+
+def test_a_bind_mount_of_a_directory_inside_the_root_is_recognised(tmp_path):
+    """A part of the root (here its volumes) bind-mounted elsewhere: neither its path nor the identity of
+    any directory on the way is the root's, but it is the same filesystem below the root."""
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import (
+        docker_root_holding,
+        refuse_inside_docker_root,
+    )
+    root, view = tmp_path / 'docker', tmp_path / 'volumes-view'
+    (root / 'volumes' / 'data' / '_data').mkdir(parents=True)
+    view.mkdir()
+    subprocess.run(['mount', '--bind', str(root / 'volumes'), str(view)], check=True)
+    try:
+        assert docker_root_holding(str(view / 'data' / '_data' / 'case'), [str(root)]) == str(root)
+        with pytest.raises(EvidenceError):
+            refuse_inside_docker_root(str(view / 'case'), [str(root)])
+        assert not os.path.exists(str(view / 'case'))
+        # beside the root on the same filesystem: accepted
+        assert docker_root_holding(str(tmp_path / 'staging'), [str(root)]) is None
+    finally:
+        subprocess.run(['umount', str(view)], check=True)
+
+
+def test_a_staging_dir_with_a_nul_byte_is_refused_with_a_reason_not_a_value_error(tmp_path):
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import refuse_inside_docker_root
+    with pytest.raises(EvidenceError) as caught:
+        refuse_inside_docker_root(str(tmp_path / 'a\0b'), [str(tmp_path / 'docker')])
+    assert 'NUL' in str(caught.value)
+
+
+def test_a_root_that_is_not_a_path_is_skipped_not_a_type_error(tmp_path):
+    """The staging module adds the DockerRootDir a daemon answers, whatever JSON type a broken one sends."""
+    from ansible_collections.dfir.docker.plugins.module_utils._evidence import docker_root_holding
+    root = tmp_path / 'docker'
+    root.mkdir()
+    assert docker_root_holding(str(root / 'x'), [5, ['/'], {'a': 1}, str(root)]) == str(root)
+    assert docker_root_holding(str(tmp_path / 'x'), [5, True]) is None
