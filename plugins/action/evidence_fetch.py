@@ -56,6 +56,7 @@ def _step_summary(name, result):
 # A time as the staging module writes it into its marker file (_safe_io.utc_now).
 UTC_TIME = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$')
 
+
 class ActionModule(ActionBase):
 
     # No remote temporary dir up front: the files come back through the connection's own fetch_file,

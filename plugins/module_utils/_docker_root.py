@@ -275,17 +275,27 @@ class DockerRoot:
         except DockerRootError as exc:
             raise ContainerConfigError(container_id, 'corrupt config: %s' % exc)
         check_shape(config, CONFIG_SHAPE, config_path, container_id)
-        host_config_path = os.path.join(directory, 'hostconfig.json')
-        host_config = {}
-        host_config_error = None
-        if os.path.lexists(host_config_path):
-            try:
-                host_config = load_json_bytes(read_small(host_config_path), host_config_path)
-            except (OSError, DockerRootError) as exc:
-                host_config_error = str(exc)
-            else:
-                check_shape(host_config, HOST_CONFIG_SHAPE, host_config_path, container_id)
+        host_config, host_config_error = self._load_host_config(directory)
         return Container(self, container_id, config_path, config, host_config, host_config_error)
+
+    @staticmethod
+    def _load_host_config(directory):
+        """(host config, None), or ({}, why it cannot be used): the container is still read from its
+        config, and what only the host config tells (privileged, namespaces, log driver) is unknown."""
+        path = os.path.join(directory, 'hostconfig.json')
+        if not os.path.lexists(path):
+            return {}, 'no hostconfig.json in %s' % directory
+        try:
+            host_config = load_json_bytes(read_small(path), path)
+        except OSError as exc:
+            return {}, 'cannot read %s' % describe_os_error(exc)
+        except DockerRootError as exc:
+            return {}, str(exc)
+        problems = shape_errors(host_config, HOST_CONFIG_SHAPE)
+        if problems:
+            return {}, '%s is not shaped like a Docker host config: %s' % (
+                path, '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else ''))
+        return host_config, None
 
     def containers(self):
         """All containers: (list of Container, list of ContainerConfigError)."""
@@ -552,10 +562,12 @@ class Container:
             'hostname': config.get('Hostname') or None,
             'tty': bool(config.get('Tty')),
             'labels': config.get('Labels') or {},
-            'privileged': bool(self.host_config.get('Privileged')),
+            # unknown (None), not false, when the host config cannot be used
+            'privileged': None if self.host_config_error else bool(self.host_config.get('Privileged')),
             'pid_mode': self.host_config.get('PidMode') or None,
             'network_mode': self.host_config.get('NetworkMode') or None,
             'userns_mode': self.host_config.get('UsernsMode') or None,
+            'host_config_error': self.host_config_error,
             'storage_driver': self.driver,
             'mount_id': rw_layer.get('mount_id'),
             'init_id': rw_layer.get('init_id'),

@@ -92,6 +92,7 @@ def facts_from_inspect(document):
         'pid_mode': host_config.get('PidMode') or None,
         'network_mode': host_config.get('NetworkMode') or None,
         'userns_mode': host_config.get('UsernsMode') or None,
+        'host_config_error': None,
         'storage_driver': graph.get('Name') or document.get('Driver'),
         'mount_id': mount_id,
         'init_id': mount_id + '-init' if mount_id else None,
@@ -109,7 +110,7 @@ def facts_from_inspect(document):
 def unreadable_facts(root, error):
     """The engine_facts entry of a container whose config is missing or corrupt: what is known is its id."""
     facts = dict((key, None) for key in UNKNOWN_WHEN_UNREADABLE)
-    facts.update({'id': error.container_id, 'labels': {}, 'mounts': [], 'source': 'disk',
+    facts.update({'id': error.container_id, 'labels': {}, 'mounts': [], 'source': 'disk', 'host_config_error': None,
                   'config_file': root.config_file(error.container_id), 'config_error': str(error)})
     return facts
 

@@ -195,6 +195,39 @@ containers:
       type: list
       elements: dict
       returned: always
+    privileged:
+      description:
+        - "Whether the container runs privileged. Null from disk when C(hostconfig.json) cannot be used (see
+          RV(containers[].host_config_error)): unknown, not false."
+      type: bool
+      returned: when the container's config could be read
+    pid_mode:
+      description: "The PID namespace mode, e.g. V(host); null for the container's own namespace or when unknown."
+      type: str
+      returned: when the container's config could be read
+    network_mode:
+      description: "The network mode, e.g. V(host), V(bridge), V(none); null when unknown."
+      type: str
+      returned: when the container's config could be read
+    userns_mode:
+      description: "The user namespace mode, e.g. V(host); null when the daemon's default applies or when unknown."
+      type: str
+      returned: when the container's config could be read
+    host_config_error:
+      description:
+        - Why C(hostconfig.json) could not be used (missing, unreadable, not JSON, or fields of the wrong type),
+          else null. The container is still read from its config file; what only the host config tells
+          (privileged, namespaces, log driver, tmpfs and mounts it declares) is then unknown.
+      type: str
+      returned: always
+    config_error:
+      description: Why the container's config file could not be read; only the id and the file are known then.
+      type: str
+      returned: when the config file is missing or corrupt
+    known_to_daemon:
+      description: V(false) for a container found on disk that the live daemon does not list.
+      type: bool
+      returned: when both the API and the disk were read and they disagree on it
     source:
       description: "Where this entry was read: V(api) or V(disk)."
       type: str
@@ -241,6 +274,10 @@ def collect(dfir):
     containers, errors, disagreements = target.containers()
     for _container_id, message in errors:
         dfir.errors.append(message)
+    for item in containers:
+        if item.get('host_config_error'):
+            dfir.warnings.append('container %s: its host config is not used, so privileged, namespaces and log driver '
+                                 'are unknown: %s' % (item['id'], item['host_config_error']))
     result = {'engine': engine, 'containers': containers, 'disagreements': disagreements}
     if dfir.params['evidence_dir']:
         write_report(dfir, target, result)

@@ -71,6 +71,9 @@ def signals(facts, processes, disagreements):
         found.append('daemon and disk disagree on %s' % item.get('field'))
     if facts.get('known_to_daemon') is False:
         found.append('on disk but not known to the daemon')
+    if facts.get('host_config_error'):
+        # a host config that cannot be read hides privileged and host namespaces, so the row is no all-clear
+        found.append('host config unreadable: privileged and namespaces unknown')
     return found
 
 

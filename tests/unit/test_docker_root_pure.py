@@ -195,14 +195,36 @@ def test_a_real_config_with_a_value_of_another_json_type_is_that_containers_erro
 
 
 def test_a_host_config_with_a_value_of_another_json_type_names_that_file(shared_roots, tmp_path):
-    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import ContainerConfigError, DockerRoot
+    """The container still reads from its config; what only the host config tells is unknown, not false."""
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import DockerRoot
     root = real_root(shared_roots, tmp_path)
     victim = sorted(os.listdir(str(root / 'containers')))[0]
     path = rewrite(root, victim, lambda document: document.__setitem__('LogConfig', {'Type': ['json-file']}),
                    'hostconfig.json')
-    with pytest.raises(ContainerConfigError) as caught:
-        DockerRoot(str(root)).load_container(victim)
-    assert path in str(caught.value) and 'LogConfig.Type: expected a string, found an array' in str(caught.value)
+    facts = DockerRoot(str(root)).load_container(victim).facts()
+    assert path in facts['host_config_error']
+    assert 'LogConfig.Type: expected a string, found an array' in facts['host_config_error']
+    assert facts['privileged'] is None and facts['log_driver'] is None and facts['id'] == victim
+
+
+@pytest.mark.parametrize('damage, named', [
+    (lambda path: os.unlink(path), 'no hostconfig.json in'),
+    (lambda path: open(path, 'wb').write(b'{"Privileged": tru'), 'is not valid JSON'),
+    (lambda path: open(path, 'wb').write(b'["Privileged"]'), 'is not a JSON object'),
+])
+def test_a_missing_or_corrupt_host_config_leaves_privileged_unknown_and_says_why(shared_roots, tmp_path, damage, named):
+    from ansible_collections.dfir.docker.plugins.module_utils._docker_root import DockerRoot
+    root = real_root(shared_roots, tmp_path)
+    victim, bystander = sorted(os.listdir(str(root / 'containers')))[:2]
+    before = DockerRoot(str(root)).load_container(victim).facts()
+    assert before['host_config_error'] is None and before['privileged'] is False
+    damage(str(root / 'containers' / victim / 'hostconfig.json'))
+    found, errors = DockerRoot(str(root)).containers()
+    assert errors == []
+    facts = dict((container.id, container.facts()) for container in found)
+    assert named in facts[victim]['host_config_error'] and facts[victim]['privileged'] is None
+    assert facts[victim]['name'] == before['name'] and facts[victim]['state'] == before['state']
+    assert facts[bystander]['host_config_error'] is None
 
 
 def test_null_values_are_what_go_writes_for_nil_and_are_accepted(shared_roots, tmp_path):

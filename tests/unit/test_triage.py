@@ -120,3 +120,14 @@ def test_host_status_is_partial_when_evidence_was_left_in_the_staging_dir_not_wh
     assert status['staging'] == left['staging']
     for staging in ({'state': 'kept', 'reason': 'kept on request'}, {'state': 'removed', 'removed_files': 1}):
         assert _hosts.host_status('h', {'artifacts': [{}], 'staging': staging}, {})['status'] == 'collected'
+
+
+def test_a_container_whose_host_config_could_not_be_read_is_not_shown_as_all_clear(tmp_path):
+    case_dir = make_case(tmp_path)
+    path = os.path.join(case_dir, 'hosts', 'web-01', 'engine.json')
+    with open(path) as handle:
+        engine = json.load(handle)
+    engine['containers'][1].update(privileged=None, host_config_error='no hostconfig.json in /x')
+    write(path, engine)
+    rows = dict((row['name'], row) for row in _triage.summarize(case_dir, 'IR-1', ['web-01'])['containers'])
+    assert rows['job']['signals'] == ['host config unreadable: privileged and namespaces unknown']
