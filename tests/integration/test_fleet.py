@@ -149,8 +149,14 @@ def test_the_selected_containers_of_each_host_are_under_their_full_ids(acquired,
 def test_the_incident_line_is_in_the_collected_log(acquired, fleet_case):
     _rc, _output, case_dir = acquired
     web = fleet_case.truth['docker1']['web']['id']
-    logs = glob.glob(os.path.join(case_dir, 'hosts', 'docker1', 'containers', web, 'logs', '*'))
-    assert any(EXPLOIT_LINE in open(path, errors='replace').read() for path in logs), logs
+    logs = glob.glob(os.path.join(case_dir, 'hosts', 'docker1', 'containers', web, 'logs', '*-json.log*'))
+    assert logs, 'no json-file log of %s in the case' % web
+
+    def logged_lines(path):
+        # json-file keeps each line as a JSON object: its "log" is the text the process wrote
+        with open(path, 'rb') as handle:
+            return [json.loads(line)['log'] for line in handle if line.strip()]
+    assert any(EXPLOIT_LINE in line for path in logs for line in logged_lines(path)), logs
 
 
 def test_a_host_whose_daemon_is_stopped_is_read_from_its_docker_root(acquired, fleet_case):

@@ -27,13 +27,17 @@ def test_engine_facts_runs_through_ansible_against_it(dockerd):
 def fleet_leftovers(base, home, uid, marker, recorded):
     """Live processes that belong to a fleet: recorded before it stopped (same pid and start time), run
     by its login user, naming its directory or the login user's home (Ansible's remote tmp), or carrying
-    the test's marker in their environment."""
+    the test's marker in their environment. Processes in containers (another PID namespace) are not."""
     found = {}
+    own_namespace = os.readlink('/proc/self/ns/pid')
     for entry in os.listdir('/proc'):
         if not entry.isdigit() or not fleet.alive(entry):
             continue
         pid = int(entry)
         try:
+            # a container's process may run as the login user's uid (the demo's app is 1001): not the fleet's
+            if os.readlink('/proc/%d/ns/pid' % pid) != own_namespace:
+                continue
             with open('/proc/%d/status' % pid) as handle:
                 uids = [line.split()[1:] for line in handle if line.startswith('Uid:')][0]
             with open('/proc/%d/environ' % pid, 'rb') as handle:
