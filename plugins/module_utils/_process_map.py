@@ -210,7 +210,9 @@ class HostProcesses:
 class ContainerView:
     """One container as the host's /proc shows it."""
 
-    def __init__(self, facts, host):
+    def __init__(self, facts, host, elsewhere=None):
+        """elsewhere: why the container's processes are not this machine's (a Docker root from another
+        host), so its recorded PID is not looked up here; None when they are."""
         self.facts = facts
         self.id = facts['id']
         self.host = host
@@ -221,7 +223,11 @@ class ContainerView:
         self.users = self.groups = None
         self._member_pids = None
         pid = facts.get('pid') if facts.get('running') else None
-        if pid:
+        if pid and elsewhere:
+            # the recorded PID is one of another machine's: this machine's process of that number is not it
+            self.notes.append('recorded as running with host PID %s, but %s: no process is read from this '
+                              'machine\'s /proc' % (pid, elsewhere))
+        elif pid:
             self.init = self._verified_init(int(pid))
         if self.init is not None:
             self._read_init()

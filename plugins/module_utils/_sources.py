@@ -20,6 +20,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._docker_root import (
     DockerRoot,
     DockerRootError,
     NotADockerRoot,
+    REMAPPED_ROOT,
     _time_or_none,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._engine_api import (
@@ -120,6 +121,20 @@ UNKNOWN_WHEN_UNREADABLE = ('name', 'image', 'image_id', 'state', 'running', 'pau
                            'finished_at', 'storage_driver', 'mount_id', 'upper_dir', 'log_driver', 'log_path', 'log_file')
 
 
+def same_root(one, other):
+    """True when two Docker root paths name the same directory here, or one is the other's
+    user-namespace-remapped root (<root>/<uid>.<gid>), as a remapping daemon reports it."""
+    if not one or not other or not isinstance(other, str):
+        return False
+    one, other = os.path.realpath(one), os.path.realpath(other)
+    if one == other:
+        return True
+    for inner, outer in ((one, other), (other, one)):
+        if os.path.dirname(inner) == outer and REMAPPED_ROOT.match(os.path.basename(inner)):
+            return True
+    return False
+
+
 class Target:
     """A Docker host to read: through its daemon, or from its files."""
 
@@ -133,6 +148,7 @@ class Target:
         self.root_error = None
         self._info = None
         self._version = None
+        self._host_files = None
         if source in ('auto', 'api'):
             client = EngineClient(docker_host, timeout=timeout)
             try:
@@ -143,6 +159,14 @@ class Target:
                 if source == 'api':
                     raise SourceError('source is api, but %s' % exc)
                 self.warnings.append('no Docker daemon answered (%s); reading the Docker root from disk' % exc)
+        if self.client is not None and docker_root and not same_root(docker_root, self._info.get('DockerRootDir')):
+            # The user pointed at another tree (a mounted image, a copy): the daemon here knows other containers.
+            message = ('docker_root %s is not the Docker root of the daemon that answered (%s)'
+                       % (docker_root, self._info.get('DockerRootDir')))
+            if source == 'api':
+                raise SourceError('source is api, but %s: leave docker_root unset, or use source disk' % message)
+            self.warnings.append('%s: reading %s from disk, not through that daemon' % (message, docker_root))
+            self.client, self._info, self._version = None, None, None
         self.source = 'api' if self.client else 'disk'
         requested_root = docker_root
         if docker_root is None:
@@ -229,23 +253,79 @@ class Target:
     def _root_details(self):
         if self.root is None:
             return {'docker_root_readable': False, 'docker_root_error': self.root_error}
+        host_files, why = self.host_files()
         details = {'docker_root_readable': True, 'layout': self.root.layout,
-                   'remapped_roots': self.root.remapped_roots()}
+                   'remapped_roots': self.root.remapped_roots(), 'host_files': host_files,
+                   'host_files_unknown': why}
         remapped = self.root.remapped_ids()
         if remapped:
             details['remapped_to'] = {'uid': remapped[0], 'gid': remapped[1]}
         return details
 
-    def daemon_config_path(self):
-        """/etc/docker/daemon.json of the host whose root is read."""
-        if self.client or os.path.normpath(self.root.path) == DEFAULT_DOCKER_ROOT:
-            return '/etc/docker/daemon.json'
-        base = self.root.path
-        if self.root.remapped_ids():
-            base = os.path.dirname(base)
-        if base.rstrip('/').endswith('/var/lib/docker'):
-            return os.path.join(base[:-len('/var/lib/docker')] or '/', 'etc/docker/daemon.json')
+    def host_files(self):
+        """Where the own files of the host that the Docker root belongs to are, seen from here: (path, why).
+
+        '/' when the root is this machine's: read through its daemon, or read at the path its daemon
+        recorded in the containers' configs. For a root read at <image>/var/lib/docker (a mounted disk
+        image) while its daemon recorded /var/lib/docker, <image>. (None, why) when the root is another
+        host's and where that host's files are cannot be told (a copy of the root alone): then bind-mount
+        sources, /etc/subuid, /proc and the daemon's config must not be read from this machine instead.
+        """
+        if self._host_files is None:
+            self._host_files = self._find_host_files()
+        return self._host_files
+
+    def _find_host_files(self):
+        if self.client is not None:
+            return '/', None
+        if self.root is None:
+            return None, 'the Docker root cannot be read'
+        path = os.path.normpath(self.root.path)
+        recorded = self._recorded_root()
+        if recorded is None:
+            # nothing recorded: a root at the default place is taken as the daemon's
+            recorded = os.path.join(DEFAULT_DOCKER_ROOT, os.path.basename(path)) if self.root.remapped_ids() \
+                else DEFAULT_DOCKER_ROOT
+        if same_root(path, recorded):
+            return '/', None
+        if path.endswith(recorded.rstrip('/')) and recorded.startswith('/'):
+            return path[:-len(recorded.rstrip('/'))] or '/', None
+        return None, ('the Docker root is read at %s but its daemon kept it at %s, so it is not this machine\'s '
+                      'and where that host\'s own files are is unknown' % (path, recorded))
+
+    def _recorded_root(self):
+        """The Docker root path that the daemon wrote into its containers' configs, if any."""
+        found, _errors = self.root.containers()
+        for container in found:
+            recorded = container.original_root()
+            if recorded:
+                return os.path.normpath(recorded)
         return None
+
+    def on_this_machine(self):
+        """True when the Docker root is this machine's, so its PIDs are this machine's /proc."""
+        return self.host_files()[0] == '/'
+
+    def elsewhere(self):
+        """Why the Docker root's processes are not this machine's; None when they are."""
+        base, why = self.host_files()
+        if base == '/':
+            return None
+        return why or 'the Docker root is read from a disk image mounted at %s, not from this machine' % base
+
+    def host_path(self, recorded_path):
+        """(path here, why not): a path of the Docker host's own filesystem as seen from this machine."""
+        base, why = self.host_files()
+        if base is None:
+            return None, why
+        if base == '/':
+            return recorded_path, None
+        return os.path.join(base, recorded_path.lstrip('/')), None
+
+    def daemon_config_path(self):
+        """/etc/docker/daemon.json of the host whose root is read, or None when it cannot be told."""
+        path, _why = self.host_path('/etc/docker/daemon.json')
+        return path
 
     def daemon_config(self):
         path = self.daemon_config_path()

@@ -127,9 +127,13 @@ def remap_names(setting):
     return user, group or user
 
 
-def read_subid_file(path):
-    """(entries, report) of /etc/subuid or /etc/subgid; never raises for an unreadable file."""
+def read_subid_file(path, why_not=None):
+    """(entries, report) of /etc/subuid or /etc/subgid; never raises for an unreadable file.
+    A path of None is not read: `why_not` says why (the host's own files are not reachable from here)."""
     report = {'path': path, 'readable': False, 'error': None, 'entries': [], 'problems': []}
+    if path is None:
+        report['error'] = 'not read: %s' % (why_not or 'no file given')
+        return [], report
     try:
         text = read_small(path, 16 * 1024 * 1024).decode('utf-8', 'surrogateescape')
     except OSError as exc:
@@ -153,7 +157,7 @@ class UsernsReport:
     """Collects the pieces of the report; `as_dict()` gives it."""
 
     def __init__(self, engine, docker_host, docker_root, daemon_config, host_accounts, host_ns,
-                 subuid_path='/etc/subuid', subgid_path='/etc/subgid', live=True, proc=PROC):
+                 subuid_path='/etc/subuid', subgid_path='/etc/subgid', live=True, proc=PROC, subid_why_not=None):
         self.notes = []
         self.engine = engine or {}
         self.host_ns = host_ns or {}
@@ -167,8 +171,8 @@ class UsernsReport:
                 self.notes.append('no dockerd process serving %s was found on this host' % docker_host)
         self.setting, self.configured_in = self._setting()
         self.remapped_to = self.engine.get('remapped_to')
-        uid_entries, self.subuid = read_subid_file(subuid_path)
-        gid_entries, self.subgid = read_subid_file(subgid_path)
+        uid_entries, self.subuid = read_subid_file(subuid_path, subid_why_not)
+        gid_entries, self.subgid = read_subid_file(subgid_path, subid_why_not)
         for report, kind in ((self.subuid, 'subuid'), (self.subgid, 'subgid')):
             if report['error']:
                 self.notes.append('%s ranges unknown: %s' % (kind, report['error']))

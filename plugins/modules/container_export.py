@@ -98,6 +98,11 @@ options:
     description:
       - Collect the content of bind-mount sources. They are host directories, possibly large and shared with other
         containers or the host itself, so this is never the default.
+      - A source is a path of the Docker host. For a Docker root read at C(<image>/var/lib/docker) of a mounted disk
+        image (its daemon recorded C(/var/lib/docker)), it is read below C(<image>), without following any symlink,
+        and C(mounts.json) gives it as C(source_here). For a root whose host files are not reachable (a copy of the
+        root alone) it is not collected and the reason is given; this machine's own directory of that name is never
+        taken for the suspect's.
     type: bool
     default: false
   tmpfs:
@@ -663,19 +668,33 @@ class ContainerExport:
         if not source or not os.path.isabs(source):
             item['why_not'] = 'no source path'
             return
-        if self.target.root is not None and _inside(self.dfir.evidence.path, source):
+        # The source is a path of the Docker host: on a disk image it lies below the image's mount point, and
+        # on a copy of the Docker root alone it is nowhere here; this machine's own path is never read for it.
+        host_files, why = self.target.host_files()
+        if host_files is None:
+            item['why_not'] = 'its source %s is a path of the host the Docker root came from: %s' % (source, why)
+            self.errors.append('bind mount %s: %s' % (mount.get('destination'), item['why_not']))
+            return
+        here = source if host_files == '/' else os.path.join(host_files, source.lstrip('/'))
+        if host_files != '/':
+            item['source_here'] = here
+        if self.target.root is not None and _inside(self.dfir.evidence.path, here):
             item['why_not'] = 'the staging dir is inside this bind mount source'
             return
-        single = os.path.lexists(source) and not os.path.isdir(source) or os.path.islink(source)
+        single = os.path.lexists(here) and not os.path.isdir(here) or os.path.islink(here)
         base = os.path.dirname(source) if single else source
         try:
-            tree = ReadOnlyTree(base, self.params['read_only_view'])
+            if host_files == '/':
+                tree = ReadOnlyTree(base, self.params['read_only_view'])
+            else:
+                # beneath the image's root, no symlink followed, so none of the image leads into this machine
+                tree = ReadOnlyTree.beneath(host_files, base, self.params['read_only_view'])
         except OSError as exc:
             item['why_not'] = 'cannot open %s: %s' % (base, describe_os_error(exc))
             self.errors.append('bind mount %s: %s' % (mount.get('destination'), item['why_not']))
             return
         try:
-            stack = LayerStack(tree, [Layer(0, 'tree', base)], whiteout_format=None)
+            stack = LayerStack(tree, [Layer(0, 'tree', tree.path)], whiteout_format=None)
             item['read_method'] = tree.describe()
             self.mount_tar(stack, '%s/binds/%d.tar' % (self.base, index), 'container_fs_bind', item,
                            {'source_path': source, 'destination': mount.get('destination')},
@@ -688,6 +707,11 @@ class ContainerExport:
             item['why_not'] = 'tmpfs is false'
             return
         pid = self.facts.get('pid')
+        elsewhere = self.target.elsewhere()
+        if elsewhere and self.facts.get('running'):
+            item['why_not'] = 'a tmpfs lives in the memory of the host the container ran on, and %s' % elsewhere
+            self.notes.append('tmpfs %s: not collected, %s' % (mount.get('destination'), elsewhere))
+            return
         if not self.facts.get('running') or not pid:
             item['why_not'] = 'the container is not running: a tmpfs lives in memory and is gone'
             self.notes.append('tmpfs %s: not collected, the container is not running' % mount.get('destination'))

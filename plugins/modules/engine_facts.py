@@ -100,6 +100,19 @@ engine:
       type: list
       elements: str
       returned: always
+    host_files:
+      description:
+        - Where the Docker host's own files (bind-mount sources, C(/etc), its daemon's config) are seen from here.
+          V(/) when the Docker root is this machine's (read live, or read where its daemon kept it);
+          C(<image>) for a root read at C(<image>/var/lib/docker) of a mounted disk image; null when the root is
+          a copy whose host files are not reachable (see RV(engine.host_files_unknown)). The modules read the host's
+          files there, and never this machine's instead.
+      type: str
+      returned: when the Docker root is readable
+    host_files_unknown:
+      description: Why RV(engine.host_files) is null, else null.
+      type: str
+      returned: when the Docker root is readable
     remapped_roots:
       description: User-namespace-remapped roots found under the Docker root, each with path, uid and gid.
       type: list

@@ -77,21 +77,25 @@ options:
     elements: int
     default: []
   subuid_file:
-    description: The subordinate user id file of the host (the C(etc/subuid) of a mounted image in V(disk) mode).
+    description:
+      - The subordinate user id file of the Docker host.
+      - By default C(/etc/subuid) when the Docker root is this machine's (read live, or on disk where its daemon kept
+        it); C(<image>/etc/subuid) for a root read at C(<image>/var/lib/docker) of a mounted disk image; and not read
+        at all, with the reason in the report, when the root is a copy whose host files are not reachable, so that
+        this machine's file is never reported as the suspect's.
     type: path
-    default: /etc/subuid
   subgid_file:
-    description: The subordinate group id file of the host.
+    description: The subordinate group id file of the Docker host, found as O(subuid_file) is.
     type: path
-    default: /etc/subgid
 attributes:
   check_mode:
     support: full
     description: Reads everything and returns it; in check mode nothing is written to O(evidence_dir).
 notes:
-  - Processes are read from the C(/proc) of the host the module runs on. In V(disk) mode on another
-    host's Docker root, the recorded PIDs are checked against their cgroup, found not to be those
-    containers' processes, and no process is reported.
+  - Processes are read from the C(/proc) of the host the module runs on. In V(disk) mode on a Docker root that is
+    not this machine's (a mounted disk image or a copy, whose daemon recorded another path than the one read), the
+    recorded PIDs are not looked up at all and each container's notes say so. On this machine's own root (a
+    stopped daemon), each recorded PID is checked against its cgroup before it is taken for the container's.
   - Start times are the host's boot time plus the process's start tick; the boot time is known to the
     second, so start times are exact to about one second.
 '''
@@ -254,13 +258,21 @@ def collect(dfir):
     host = HostProcesses(facts_by_id.keys())
     accounts = HostAccounts()
     dfir.warnings.extend(accounts.notes)
-    views = dict((container_id, ContainerView(facts, host)) for container_id, facts in facts_by_id.items())
+    elsewhere = target.elsewhere()
+    views = dict((container_id, ContainerView(facts, host, elsewhere)) for container_id, facts in facts_by_id.items())
     describer = ProcessDescriber(host, views, accounts)
 
     engine = target.engine()
+    # the subordinate id files of the Docker root's own host: a mounted image's, never this machine's instead
+    subuid_file, why_not = dfir.params['subuid_file'], None
+    subgid_file = dfir.params['subgid_file']
+    if subuid_file is None:
+        subuid_file, why_not = target.host_path('/etc/subuid')
+    if subgid_file is None:
+        subgid_file, why_not = target.host_path('/etc/subgid')
     userns = UsernsReport(engine, dfir.params['docker_host'], target.docker_root, target.daemon_config(), accounts,
-                          host.host_ns, dfir.params['subuid_file'], dfir.params['subgid_file'],
-                          live=target.client is not None).as_dict(dfir.params['ids'])
+                          host.host_ns, subuid_file, subgid_file, live=target.client is not None,
+                          subid_why_not=why_not).as_dict(dfir.params['ids'])
     write_json(dfir, 'userns.json', userns, 'userns_map')
 
     outcomes = []
@@ -312,8 +324,8 @@ def main():
             pid=dict(type='int', required=True),
         )),
         ids=dict(type='list', elements='int', default=[]),
-        subuid_file=dict(type='path', default='/etc/subuid'),
-        subgid_file=dict(type='path', default='/etc/subgid'),
+        subuid_file=dict(type='path'),
+        subgid_file=dict(type='path'),
     )
     DfirModule(spec).run(collect)
 

@@ -405,7 +405,8 @@ def collect(dfir):
                             'msg': 'container %s: its config cannot be read' % container_id})
     dfir.errors.extend(item['msg'] for item in refused)
     host = HostProcesses(facts_by_id.keys())
-    views = dict((container_id, ContainerView(facts, host)) for container_id, facts in facts_by_id.items())
+    elsewhere = target.elsewhere()
+    views = dict((container_id, ContainerView(facts, host, elsewhere)) for container_id, facts in facts_by_id.items())
     dumps = choose(dfir, host, views, [container_id for container_id in selected if container_id in views])
     total = sum(dump.plan() for dump in dumps)
     result = {'planned_bytes': total, 'state_changes': [], 'containers': refused}

@@ -197,3 +197,20 @@ def test_the_report_is_written_as_an_artifact_when_asked(dockerd, scenario, tmp_
     assert record['sha256'] == hashlib.sha256(data).hexdigest() and record['size'] == len(data)
     report = json.loads(data.decode())
     assert sorted(item['id'] for item in report['containers']) == sorted(item['id'] for item in result['containers'])
+
+
+def test_a_docker_root_that_is_not_the_answering_daemons_is_read_from_disk(dockerd, shared_roots):
+    """A responder gives the root of a mounted image while a daemon runs here: its containers are the
+    image's, not the running daemon's, and source api refuses the mix."""
+    image_root = shared_roots['overlay2.v2']
+    result = run_module('engine_facts', {'docker_host': dockerd.host, 'docker_root': image_root})
+    assert not result['failed'], result['msg']
+    assert result['source'] == 'disk' and result['engine']['docker_root'] == image_root
+    on_disk = sorted(name for name in os.listdir(os.path.join(image_root, 'containers')))
+    assert sorted(item['id'] for item in result['containers']) == on_disk
+    assert any('is not the Docker root of the daemon that answered' in warning for warning in result['warnings']), \
+        result['warnings']
+    refused = run_module('engine_facts', {'docker_host': dockerd.host, 'docker_root': image_root, 'source': 'api'})
+    assert refused['failed'] and 'leave docker_root unset, or use source disk' in refused['msg'], refused['msg']
+    own = run_module('engine_facts', {'docker_host': dockerd.host, 'docker_root': dockerd.data_root, 'source': 'api'})
+    assert not own['failed'] and own['source'] == 'api', own.get('msg')

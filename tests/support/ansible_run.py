@@ -46,11 +46,12 @@ def ansible_env(extra=None):
     return env
 
 
-def run_module(name, args, check_mode=False, become=False, timeout=900):
-    """Run dfir.docker.<name> on localhost through `ansible`; return its result dict."""
-    command = [ansible_bin('ansible'), 'localhost', '-c', 'local',
-               '-e', 'ansible_python_interpreter=%s' % HOST_PYTHON,
-               '-m', 'dfir.docker.%s' % name, '-a', json.dumps(args)]
+def run_module(name, args, check_mode=False, become=False, timeout=900, wrap=()):
+    """Run dfir.docker.<name> on localhost through `ansible`; return its result dict.
+    `wrap`: a command that runs ansible's, e.g. unshare and a shell that mounts something first."""
+    command = list(wrap) + [ansible_bin('ansible'), 'localhost', '-c', 'local',
+                            '-e', 'ansible_python_interpreter=%s' % HOST_PYTHON,
+                            '-m', 'dfir.docker.%s' % name, '-a', json.dumps(args)]
     if check_mode:
         command.append('--check')
     if become:
