@@ -233,7 +233,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._layers import (
     LayerStack,
     stack_for_container,
 )
-from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, display_path
+from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, display_path, is_real_dir
 from ansible_collections.dfir.docker.plugins.module_utils._tree import ReadOnlyTree
 
 MODES = ('merged', 'upper', 'layers', 'paths')
@@ -656,6 +656,11 @@ class ContainerExport:
             item['why_not'] = 'the Docker root cannot be read' if self.run.tree is None else 'unexpected volume name'
             return
         data_dir = os.path.join(self.target.root.path, 'volumes', name, '_data')
+        if not is_real_dir(data_dir):
+            # nothing to read: an empty tar would stand for a volume that is not there
+            item['why_not'] = 'volume %s is not in the Docker root (no directory %s)' % (name, data_dir)
+            self.errors.append('volume %s at %s: %s' % (name, mount.get('destination'), item['why_not']))
+            return
         stack = LayerStack(self.run.tree, [Layer(0, 'tree', data_dir)], whiteout_format=None)
         self.mount_tar(stack, '%s/volumes/%s.tar' % (self.base, name), 'container_fs_volume', item,
                        {'volume': name, 'destination': mount.get('destination')})

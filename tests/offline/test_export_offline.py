@@ -124,6 +124,22 @@ def test_named_volume_of_a_stopped_container_from_disk(shared_roots, staging):
     assert set(tar) == on_disk
 
 
+def test_a_named_volume_missing_from_the_root_is_said_so_not_kept_as_an_empty_tar(shared_roots, staging):
+    """The snapshot kept container 8b6e90cc742b's config but not its volume at /var/jenkins_home."""
+    root = shared_roots['vols.v2']
+    container = [name for name in os.listdir(os.path.join(root, 'containers')) if name.startswith('8b6e90cc742b')][0]
+    result = run_module('container_export', {'source': 'disk', 'docker_root': root, 'containers': [container],
+                                             'evidence_dir': staging, 'mode': 'upper', 'volumes': True})
+    mounts = result['containers'][0]['exports']['mounts']
+    volume = [item for item in mounts if item['destination'] == '/var/jenkins_home'][0]
+    name = 'eda9ee495beccf988d963bf91de0276847e838b9531ab9118caef38a33894bb4'
+    assert not os.path.exists(os.path.join(root, 'volumes', name))
+    assert not volume['collected'] and volume['tar'] is None, volume
+    assert 'is not in the Docker root' in volume['why_not'], volume
+    assert not [item for item in result['artifacts'] if '/volumes/' in item['path']], result['artifacts']
+    assert any(name in error and '/var/jenkins_home' in error for error in result['errors']), result['errors']
+
+
 @pytest.fixture()
 def staging(tmp_path_factory):
     return str(tmp_path_factory.mktemp('offline') / 'evidence')
