@@ -75,7 +75,7 @@ options:
       - Skip V(merged) for a container whose merged tar would be larger than this many bytes (measured exactly
         before writing, from the layers, or from the daemon's C(SizeRootFs) when only the API can be read).
         V(upper) and the other modes are still exported. The skip is a note, not an error.
-      - V(0) means no limit.
+      - V(0) means no limit; a negative value is refused.
     type: int
     default: 0
   paths:
@@ -88,6 +88,7 @@ options:
     default: []
   paths_max_bytes:
     description: The most file data V(paths) writes per container; files that would exceed it are listed as skipped.
+      V(0) exports no file data; a negative value is refused.
     type: int
     default: 268435456
   volumes:
