@@ -45,7 +45,8 @@ description:
     files and directories are opened with C(O_NOATIME); the report says which (C(read_method)).
   - A file that cannot be read is listed in the report and the export goes on; a missing layer directory is named,
     and the rest is exported with the tar marked incomplete. A container removed during the export, or a staging disk
-    that fills up, fails that container; its partial tar is deleted and never recorded.
+    that fills up, fails that container; its partial tar is deleted and never recorded. A writable layer (mount id)
+    that the layer database also gives to another container is read for neither; both fail, naming it.
 author:
   - dfir.docker contributors (@dfir-docker)
 extends_documentation_fragment:

@@ -8,6 +8,7 @@ entry by entry and byte for byte.
 
 import hashlib
 import os
+import shutil
 import stat
 
 import pytest
@@ -127,3 +128,32 @@ def test_named_volume_of_a_stopped_container_from_disk(shared_roots, staging):
 @pytest.fixture()
 def staging(tmp_path_factory):
     return str(tmp_path_factory.mktemp('offline') / 'evidence')
+
+
+def test_a_mount_id_claimed_by_two_containers_is_read_for_neither(shared_roots, tmp_path):
+    """The layer database gives each container its own writable layer. When a second container's record
+    names the same mount id (a tampered or damaged root), that layer cannot be attributed: before, it was
+    exported, silently, as the writable layer of both containers."""
+    root = str(tmp_path / 'docker')
+    shutil.copytree(shared_roots['overlay2.v2'], root, symlinks=True)
+    mounts = os.path.join(root, 'image', 'overlay2', 'layerdb', 'mounts')
+    other = sorted(name for name in os.listdir(mounts) if name != OVERLAY2_RUNNING)[0]
+    with open(os.path.join(mounts, other, 'mount-id'), 'w') as handle:
+        handle.write(OVERLAY2_MOUNT_ID)
+    bystander = sorted(name for name in os.listdir(mounts) if name not in (OVERLAY2_RUNNING, other))[0]
+
+    for module, options in (('container_export', {'mode': ['upper']}), ('whiteouts', {}), ('container_changes', {})):
+        staging = str(tmp_path / ('staging-' + module))
+        args = {'source': 'disk', 'docker_root': root, 'containers': [OVERLAY2_RUNNING, other, bystander],
+                'evidence_dir': staging}
+        args.update(options)
+        result = run_module(module, args)
+        assert result['failed'], module
+        outcomes = dict((item['id'], item) for item in result['containers'])
+        for container_id, claimant in ((OVERLAY2_RUNNING, other), (other, OVERLAY2_RUNNING)):
+            assert outcomes[container_id]['failed'], (module, container_id)
+            assert OVERLAY2_MOUNT_ID in outcomes[container_id]['msg'] and claimant in outcomes[container_id]['msg']
+            # fs/mounts.json comes from the config, not from the layer: the only artifact allowed
+            assert [item['kind'] for item in result['artifacts']
+                    if item['container_id'] == container_id and item['kind'] != 'container_mounts'] == [], module
+        assert not outcomes[bystander]['failed'], (module, outcomes[bystander]['msg'])
