@@ -343,6 +343,7 @@ class ContainerExport:
             except OSError as exc:
                 self.errors.append('%s cannot be measured: %s' % (relpath, describe_os_error(exc)))
                 return None, report
+            report.unreadable_layers = self.unreadable_layers(stack)
             record = planned(relpath, kind, export.size, self.id, source)
             self.dfir.planned.append(record)
             self.paths.append(relpath)
@@ -356,6 +357,9 @@ class ContainerExport:
                 fill(export)
                 export.finish()
                 self.alive()
+            # After the fill: a layer root that fails to open is found while filling. The report then
+            # says incomplete everywhere it is shown (summary, sidecar, mounts.json), as the record does.
+            report.unreadable_layers = self.unreadable_layers(stack)
         except (EvidenceError, ExportAborted) as exc:
             self.errors.append('%s not written: %s; the partial tar was deleted' % (relpath, exc))
             return None, report
@@ -365,13 +369,13 @@ class ContainerExport:
         finally:
             progress.remove()
         record = writer.record
-        record.update({'entries': report.entries, 'complete': report.complete and not self.stack_incomplete(stack)})
+        record.update({'entries': report.entries, 'complete': report.complete})
         self.paths.append(record['path'])
         self.note_report(relpath, report)
         return record, report
 
-    def stack_incomplete(self, stack):
-        return any(layer.error for layer in stack.layers)
+    def unreadable_layers(self, stack):
+        return ['%s: %s' % (layer.name, layer.error) for layer in stack.layers if layer.error]
 
     def note_report(self, relpath, report):
         if report.unreadable:
