@@ -44,6 +44,13 @@ def evidence_argument_spec():
     return dict(evidence_dir=dict(type='path', required=True))
 
 
+# Size and count limits of the modules. Ansible's int type takes any sign; a negative one is refused by
+# name, because taken literally it skips evidence (-1, often meant as "no limit", left every file out)
+# while the run reports success.
+NON_NEGATIVE_OPTIONS = ('merged_max_bytes', 'paths_max_bytes', 'recover_max_bytes', 'result_entries',
+                        'max_bytes', 'max_rate')
+
+
 class DfirModule:
     """An AnsibleModule with the collection's conventions for results."""
 
@@ -56,6 +63,11 @@ class DfirModule:
         self.errors = []
         self.target = None
         self.evidence = None
+        for name in NON_NEGATIVE_OPTIONS:
+            value = self.params.get(name) if name in argument_spec else None
+            if value is not None and value < 0:
+                self.fail('%s is %d: it must be 0 or more (see the option\'s documentation for what 0 means)'
+                          % (name, value))
 
     def fail(self, msg, **result):
         """Fail the module. Every artifact already written completely and recorded is still in the

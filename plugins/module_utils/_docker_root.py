@@ -414,6 +414,28 @@ class DockerRoot:
                 record[key] = None
         return record
 
+    def mount_id_claims(self, driver):
+        """Each mount id of the layer database's mounts/ records, with the ids of the containers whose record
+        names it (read once per driver). Docker gives every container a fresh random mount id, so two claims
+        on one are a damaged or tampered root."""
+        cache = self.__dict__.setdefault('_mount_id_claims', {})
+        if driver not in cache:
+            claims = {}
+            directory = os.path.join(self.image_store(driver), 'layerdb', 'mounts')
+            try:
+                names = list_dir(directory)
+            except OSError:
+                names = []
+            for name in sorted(names):
+                try:
+                    mount_id = read_text(os.path.join(directory, name, 'mount-id'), 4096).strip()
+                except OSError:
+                    continue
+                if mount_id:
+                    claims.setdefault(mount_id, []).append(name)
+            cache[driver] = claims
+        return cache[driver]
+
     # -- paths the daemon recorded -------------------------------------------
 
     def rebase(self, recorded_path, original_root):

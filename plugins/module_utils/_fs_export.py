@@ -170,6 +170,8 @@ class Report:
         self.unreadable = []
         self.changed = []
         self.skipped = []
+        # layers under the tar that could not be read: what they hold is missing from it
+        self.unreadable_layers = []
         self.sparse = []
         self.whiteouts = []
         self.opaque_dirs = []
@@ -182,7 +184,7 @@ class Report:
 
     @property
     def complete(self):
-        return not (self.unreadable or self.changed)
+        return not (self.unreadable or self.changed or self.unreadable_layers)
 
     def to_dict(self, full=True):
         limit = None if full else RESULT_LIST_LIMIT
@@ -194,7 +196,7 @@ class Report:
             'started_at': self.started_at,
             'finished_at': self.finished_at,
         }
-        for key in ('unreadable', 'changed', 'skipped', 'sparse', 'whiteouts', 'opaque_dirs', 'notes'):
+        for key in ('unreadable', 'changed', 'unreadable_layers', 'skipped', 'sparse', 'whiteouts', 'opaque_dirs', 'notes'):
             items = getattr(self, key)
             if items or key in ('unreadable', 'changed'):
                 document[key] = items if limit is None else items[:limit]

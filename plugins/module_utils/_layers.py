@@ -765,6 +765,14 @@ def stack_for_container(container, tree):
     notes = list(chain['errors'])
     if not mount_id:
         raise LayerError('the layer database has no writable layer (mount id) for container %s' % container.id)
+    if container.root.layout == 'v2':
+        # Reading a layer another container's record also names would file it as this container's
+        # evidence, and as the other's, with nothing to tell which is true: refuse it for both.
+        others = [other for other in container.root.mount_id_claims(container.driver).get(mount_id, [])
+                  if other != container.id]
+        if others:
+            raise LayerError('the layer database gives its writable layer, mount id %s, to container %s as well: '
+                             'whose layer it is cannot be told, so it is not read' % (mount_id, ', '.join(others)))
     upper_dir = driver.upper_dir(mount_id)
     recorded = driver.lower_dirs(mount_id)   # newest first, or None
     layers = []

@@ -67,16 +67,35 @@ def _rotated_set(directory, base, kind):
     return sorted(found, key=lambda item: item['rotation'])
 
 
-def log_files(container_dir, container_id, log_file=None):
-    """Every log file of a container on disk, live file first, then older rotations."""
+def log_files(container_dir, container_id):
+    """Every log file of a container on disk, live file first, then older rotations.
+
+    Only the container's own directory is listed.  Docker writes the json-file log
+    there and nowhere else (its LogPath is <container dir>/<id>-json.log, set anew at
+    each start); a LogPath elsewhere in a config is no reason to read another
+    directory, which on a mounted disk would be the examiner's own machine.
+    """
     files = []
-    json_dir = os.path.dirname(log_file) if log_file else container_dir
-    files.extend(_rotated_set(json_dir, '%s-json.log' % container_id, 'container_log'))
+    files.extend(_rotated_set(container_dir, '%s-json.log' % container_id, 'container_log'))
     local_dir = os.path.join(container_dir, 'local-logs')
     files.extend(_rotated_set(local_dir, 'container.log', 'container_log_local'))
     files.extend(_rotated_set(container_dir, 'container-cached.log', 'container_log_cache'))
     files.extend(_rotated_set(local_dir, 'container-cached.log', 'container_log_cache'))
     return files
+
+
+def recorded_log_elsewhere(container_dir, log_file):
+    """A note when the log file a config records is not in the container's directory, else None.
+
+    `log_file` is the recorded LogPath as mapped onto the tree being read.  The path is
+    compared as written (normalised, `..` resolved textually), never looked up.
+    """
+    if not log_file:
+        return None
+    if os.path.normpath(os.path.dirname(log_file)) == os.path.normpath(container_dir):
+        return None
+    return ('the config records the log file %s, outside the container\'s directory %s, where Docker writes it; '
+            'that path was not read, the container\'s directory was' % (log_file, container_dir))
 
 
 def where_logs_went(log_driver):

@@ -71,6 +71,7 @@ options:
     default: false
   result_entries:
     description: How many change records each container's result shows (C(changes)); the JSON Lines file holds all.
+      A negative value is refused.
     type: int
     default: 50
   read_only_view:

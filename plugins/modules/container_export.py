@@ -45,7 +45,8 @@ description:
     files and directories are opened with C(O_NOATIME); the report says which (C(read_method)).
   - A file that cannot be read is listed in the report and the export goes on; a missing layer directory is named,
     and the rest is exported with the tar marked incomplete. A container removed during the export, or a staging disk
-    that fills up, fails that container; its partial tar is deleted and never recorded.
+    that fills up, fails that container; its partial tar is deleted and never recorded. A writable layer (mount id)
+    that the layer database also gives to another container is read for neither; both fail, naming it.
 author:
   - dfir.docker contributors (@dfir-docker)
 extends_documentation_fragment:
@@ -75,7 +76,7 @@ options:
       - Skip V(merged) for a container whose merged tar would be larger than this many bytes (measured exactly
         before writing, from the layers, or from the daemon's C(SizeRootFs) when only the API can be read).
         V(upper) and the other modes are still exported. The skip is a note, not an error.
-      - V(0) means no limit.
+      - V(0) means no limit; a negative value is refused.
     type: int
     default: 0
   paths:
@@ -88,6 +89,7 @@ options:
     default: []
   paths_max_bytes:
     description: The most file data V(paths) writes per container; files that would exceed it are listed as skipped.
+      V(0) exports no file data; a negative value is refused.
     type: int
     default: 268435456
   volumes:
@@ -346,6 +348,7 @@ class ContainerExport:
             except OSError as exc:
                 self.errors.append('%s cannot be measured: %s' % (relpath, describe_os_error(exc)))
                 return None, report
+            report.unreadable_layers = self.unreadable_layers(stack)
             record = planned(relpath, kind, export.size, self.id, source)
             self.dfir.planned.append(record)
             self.paths.append(relpath)
@@ -359,6 +362,9 @@ class ContainerExport:
                 fill(export)
                 export.finish()
                 self.alive()
+            # After the fill: a layer root that fails to open is found while filling. The report then
+            # says incomplete everywhere it is shown (summary, sidecar, mounts.json), as the record does.
+            report.unreadable_layers = self.unreadable_layers(stack)
         except (EvidenceError, ExportAborted) as exc:
             self.errors.append('%s not written: %s; the partial tar was deleted' % (relpath, exc))
             return None, report
@@ -368,13 +374,13 @@ class ContainerExport:
         finally:
             progress.remove()
         record = writer.record
-        record.update({'entries': report.entries, 'complete': report.complete and not self.stack_incomplete(stack)})
+        record.update({'entries': report.entries, 'complete': report.complete})
         self.paths.append(record['path'])
         self.note_report(relpath, report)
         return record, report
 
-    def stack_incomplete(self, stack):
-        return any(layer.error for layer in stack.layers)
+    def unreadable_layers(self, stack):
+        return ['%s: %s' % (layer.name, layer.error) for layer in stack.layers if layer.error]
 
     def note_report(self, relpath, report):
         if report.unreadable:

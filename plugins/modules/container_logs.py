@@ -20,6 +20,9 @@ description:
     cache C(container-cached.log) that Docker 20.10 and later keeps for remote drivers.
   - when live and O(api_logs) says so, the log as the Engine API serves it, with timestamps, in
     C(api-stdout.log) and C(api-stderr.log), or C(api-tty.log) for a container with a TTY.
+  - Only the container's own directory of the Docker root is read for these files, which is where Docker writes
+    them. A C(LogPath) in the container's config that names another place is not followed (on a mounted disk it
+    would name a file of the examining machine); the container's entry says so in its notes.
   - When the log driver keeps nothing on disk (journald, syslog, gelf, none, ...), the container's
     entry says where the log went in C(logs_elsewhere); that is not an error.
 author:
@@ -119,7 +122,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._common import (
 )
 from ansible_collections.dfir.docker.plugins.module_utils._engine_api import EngineAPIError, EngineNotFound, demultiplex
 from ansible_collections.dfir.docker.plugins.module_utils._evidence import EvidenceError, planned
-from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, where_logs_went
+from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, recorded_log_elsewhere, where_logs_went
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, open_regular, utc_now
 
 
@@ -135,7 +138,10 @@ def collect_container(dfir, container_id, facts):
     files = []
     if target.root is not None:
         container_dir = target.root.container_dir(container_id)
-        files = log_files(container_dir, container_id, facts.get('log_file'))
+        files = log_files(container_dir, container_id)
+        elsewhere_note = recorded_log_elsewhere(container_dir, facts.get('log_file'))
+        if elsewhere_note:
+            outcome['notes'].append(elsewhere_note)
     outcome['logs_on_disk'] = bool(files)
 
     if dfir.check_mode:

@@ -49,11 +49,12 @@ options:
   max_bytes:
     description:
       - Refuse to start when the dumps would be larger than this many bytes in all, before anything
-        is written; raise it to dump more. Check mode reports the size.
+        is written; raise it to dump more. Check mode reports the size. A negative value is refused.
     type: int
     default: 2147483648
   max_rate:
-    description: Read at most this many bytes per second, to spare a busy host; V(0) means no limit.
+    description: Read at most this many bytes per second, to spare a busy host; V(0) means no limit; a negative value
+      is refused.
     type: int
     default: 0
 attributes:

@@ -79,7 +79,7 @@ options:
   recover_max_bytes:
     description:
       - The most file data the recovered tar holds; files beyond it are listed as skipped in C(whiteouts.json).
-        V(0) means no limit.
+        V(0) means no limit; a negative value is refused.
     type: int
     default: 1073741824
   counts_only:
@@ -90,6 +90,7 @@ options:
     default: false
   result_entries:
     description: How many marker records each container's result shows (C(markers)); the JSON Lines file holds all.
+      A negative value is refused.
     type: int
     default: 50
   read_only_view:

@@ -7,7 +7,9 @@ entry by entry and byte for byte.
 """
 
 import hashlib
+import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -143,3 +145,70 @@ def test_a_named_volume_missing_from_the_root_is_said_so_not_kept_as_an_empty_ta
 @pytest.fixture()
 def staging(tmp_path_factory):
     return str(tmp_path_factory.mktemp('offline') / 'evidence')
+
+
+def test_a_mount_id_claimed_by_two_containers_is_read_for_neither(shared_roots, tmp_path):
+    """The layer database gives each container its own writable layer. When a second container's record
+    names the same mount id (a tampered or damaged root), that layer cannot be attributed: before, it was
+    exported, silently, as the writable layer of both containers."""
+    root = str(tmp_path / 'docker')
+    shutil.copytree(shared_roots['overlay2.v2'], root, symlinks=True)
+    mounts = os.path.join(root, 'image', 'overlay2', 'layerdb', 'mounts')
+    other = sorted(name for name in os.listdir(mounts) if name != OVERLAY2_RUNNING)[0]
+    with open(os.path.join(mounts, other, 'mount-id'), 'w') as handle:
+        handle.write(OVERLAY2_MOUNT_ID)
+    bystander = sorted(name for name in os.listdir(mounts) if name not in (OVERLAY2_RUNNING, other))[0]
+
+    for module, options in (('container_export', {'mode': ['upper']}), ('whiteouts', {}), ('container_changes', {})):
+        staging = str(tmp_path / ('staging-' + module))
+        args = {'source': 'disk', 'docker_root': root, 'containers': [OVERLAY2_RUNNING, other, bystander],
+                'evidence_dir': staging}
+        args.update(options)
+        result = run_module(module, args)
+        assert result['failed'], module
+        outcomes = dict((item['id'], item) for item in result['containers'])
+        for container_id, claimant in ((OVERLAY2_RUNNING, other), (other, OVERLAY2_RUNNING)):
+            assert outcomes[container_id]['failed'], (module, container_id)
+            assert OVERLAY2_MOUNT_ID in outcomes[container_id]['msg'] and claimant in outcomes[container_id]['msg']
+            # fs/mounts.json comes from the config, not from the layer: the only artifact allowed
+            assert [item['kind'] for item in result['artifacts']
+                    if item['container_id'] == container_id and item['kind'] != 'container_mounts'] == [], module
+        assert not outcomes[bystander]['failed'], (module, outcomes[bystander]['msg'])
+
+
+def test_a_layer_that_cannot_be_read_makes_every_account_of_the_tar_incomplete(shared_roots, tmp_path):
+    """The artifact record of a tar said complete=false when a layer under it could not be read, but the
+    module's summary, the sidecar report and fs/mounts.json (which go into the case) said complete=true."""
+    root = str(tmp_path / 'vols')
+    shutil.copytree(shared_roots['vols.v2'], root, symlinks=True)
+    target = [name for name in sorted(os.listdir(os.path.join(root, 'containers'))) if name.startswith('712909b5ab80')][0]
+    with open(os.path.join(root, 'containers', target, 'config.v2.json')) as handle:
+        (point,) = json.load(handle)['MountPoints'].values()
+    data_dir = os.path.join(root, 'volumes', point['Name'], '_data')
+    host_dir = tmp_path / 'host'
+    host_dir.mkdir()
+    (host_dir / 'secret').write_text('host data, not the volume\n')
+    shutil.rmtree(data_dir)
+    os.symlink(str(host_dir), data_dir)      # a volume's _data pointing out of the root: never followed
+    staging = str(tmp_path / 'staging-vols')
+    result = run_module('container_export', {'source': 'disk', 'docker_root': root, 'containers': [target],
+                                             'evidence_dir': staging, 'mode': ['upper'], 'volumes': True})
+    assert result['failed'] and data_dir in result['msg']
+    (volume_record,) = [item for item in result['artifacts'] if item['kind'] == 'container_fs_volume']
+    assert volume_record['complete'] is False and volume_record['entries'] == 0
+    with open(os.path.join(staging, 'containers', target, 'fs', 'mounts.json')) as handle:
+        (listed,) = json.load(handle)
+    assert listed['complete'] is False, listed
+
+    root = str(tmp_path / 'overlay2')
+    shutil.copytree(shared_roots['overlay2.v2'], root, symlinks=True)
+    shutil.rmtree(os.path.join(root, 'overlay2', OVERLAY2_MOUNT_ID + '-init'))
+    staging = str(tmp_path / 'staging-overlay2')
+    result = run_module('container_export', {'source': 'disk', 'docker_root': root, 'containers': [OVERLAY2_RUNNING],
+                                             'evidence_dir': staging, 'mode': ['merged']})
+    assert result['failed'] and OVERLAY2_MOUNT_ID + '-init' in result['msg']
+    (merged_record,) = [item for item in result['artifacts'] if item['kind'] == 'container_fs_merged']
+    assert merged_record['complete'] is False
+    assert result['containers'][0]['exports']['merged']['complete'] is False
+    with open(os.path.join(staging, 'containers', OVERLAY2_RUNNING, 'fs', 'merged.json')) as handle:
+        assert json.load(handle)['report']['complete'] is False

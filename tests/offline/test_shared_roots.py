@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -216,3 +217,37 @@ def test_logs_of_the_shared_roots_are_copied_byte_exact(shared_roots, tmp_path):
         for record in result['artifacts']:
             with open(record['source'], 'rb') as original, open(os.path.join(staging, record['path']), 'rb') as copy:
                 assert original.read() == copy.read()
+
+
+def test_a_log_path_in_the_config_outside_the_root_is_not_read_offline(shared_roots, tmp_path):
+    """config.v2.json says where the log is; Docker only ever writes it in the container's directory. A
+    LogPath rewritten to point elsewhere must not make a disk read collect a file of the examiner's machine
+    as the container's log, nor miss the log that is in the container's directory."""
+    root = str(tmp_path / 'docker')
+    shutil.copytree(shared_roots['overlay2.v2'], root, symlinks=True)
+    container_id = next(iter(README['overlay2.v2']['running']))
+    directory = os.path.join(root, 'containers', container_id)
+    with open(os.path.join(directory, '%s-json.log' % container_id), 'wb') as handle:
+        handle.write(b'{"log":"from the evidence\\n","stream":"stdout","time":"2018-05-16T10:00:00Z"}\n')
+    decoy_dir = tmp_path / 'examiner'
+    decoy_dir.mkdir()
+    decoy = str(decoy_dir / ('%s-json.log' % container_id))
+    with open(decoy, 'wb') as handle:
+        handle.write(b'{"log":"from the examiner\'s own machine\\n"}\n')
+    config_path = os.path.join(directory, 'config.v2.json')
+    with open(config_path) as handle:
+        config = json.load(handle)
+    config['LogPath'] = decoy
+    with open(config_path, 'w') as handle:
+        json.dump(config, handle)
+
+    staging = str(tmp_path / 'staging')
+    result = run_module('container_logs', {'source': 'disk', 'docker_root': root, 'containers': [container_id],
+                                           'evidence_dir': staging})
+    assert not result['failed'], result['msg']
+    assert [record['source'] for record in result['artifacts']] == [
+        os.path.join(directory, '%s-json.log' % container_id)]
+    with open(os.path.join(staging, result['artifacts'][0]['path']), 'rb') as handle:
+        assert b'from the evidence' in handle.read()
+    (outcome,) = result['containers']
+    assert any(decoy in note and 'not read' in note for note in outcome['notes']), outcome['notes']

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ansible_collections.dfir.docker.plugins.module_utils._docker_root import chain_ids, state_string
-from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, where_logs_went
+from ansible_collections.dfir.docker.plugins.module_utils._logs import log_files, recorded_log_elsewhere, where_logs_went
 
 ZERO = '0001-01-01T00:00:00Z'
 STARTED = '2026-01-02T03:04:05.123456789Z'
@@ -87,7 +87,7 @@ def test_log_files_are_live_first_then_older_rotations_by_number(tmp_path):
                   '%s-json.logx' % CID, 'config.v2.json'):
         touch(os.path.join(base, other))
     os.symlink('/etc/passwd', log + '.4')          # never followed, never listed
-    found = log_files(base, CID, log)
+    found = log_files(base, CID)
     assert [item['name'][len(CID):] for item in found] == [
         '-json.log', '-json.log.1', '-json.log.2.gz', '-json.log.3', '-json.log.9.gz', '-json.log.10.gz']
     assert [item['rotation'] for item in found] == [0, 1, 2, 3, 9, 10]
@@ -108,11 +108,22 @@ def test_log_files_of_the_local_driver_and_the_dual_logging_cache(tmp_path):
     ]
 
 
-def test_log_files_follow_a_log_path_outside_the_container_dir(tmp_path):
+def test_a_log_path_outside_the_container_dir_is_noted_and_never_read(tmp_path):
+    # Docker writes the json-file log in the container's directory only; a config naming another
+    # place is tampered with (or mapped wrongly), and reading there would read the examiner's machine.
+    base = str(tmp_path / CID)
+    own = os.path.join(base, '%s-json.log' % CID)
+    touch(own)
     elsewhere = str(tmp_path / 'logs' / ('%s-json.log' % CID))
     touch(elsewhere)
-    found = log_files(str(tmp_path / CID), CID, elsewhere)
-    assert [item['path'] for item in found] == [elsewhere]
+    found = log_files(base, CID)
+    assert [item['path'] for item in found] == [own]
+    for recorded in (elsewhere, os.path.join(base, '..', 'logs', '%s-json.log' % CID)):
+        note = recorded_log_elsewhere(base, recorded)
+        assert recorded in note and 'outside the container' in note and 'not read' in note
+    assert recorded_log_elsewhere(base, own) is None
+    assert recorded_log_elsewhere(base + '/', os.path.join(base, '.', '%s-json.log' % CID)) is None
+    assert recorded_log_elsewhere(base, None) is None
 
 
 @pytest.mark.parametrize('driver', ['none', 'journald', 'syslog', 'gelf', 'fluentd', 'awslogs', 'splunk', 'my-plugin'])
