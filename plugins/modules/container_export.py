@@ -664,7 +664,12 @@ class ContainerExport:
         data_dir = os.path.join(self.target.root.path, 'volumes', name, '_data')
         if not is_real_dir(data_dir):
             # nothing to read: an empty tar would stand for a volume that is not there
-            item['why_not'] = 'volume %s is not in the Docker root (no directory %s)' % (name, data_dir)
+            if os.path.islink(data_dir):
+                item['why_not'] = '%s is a symlink, which is not followed out of the Docker root' % data_dir
+            elif os.path.lexists(data_dir):
+                item['why_not'] = '%s is not a directory' % data_dir
+            else:
+                item['why_not'] = 'volume %s is not in the Docker root (no directory %s)' % (name, data_dir)
             self.errors.append('volume %s at %s: %s' % (name, mount.get('destination'), item['why_not']))
             return
         stack = LayerStack(self.run.tree, [Layer(0, 'tree', data_dir)], whiteout_format=None)
