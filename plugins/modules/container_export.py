@@ -802,6 +802,11 @@ class ExportRun:
 
 
 def collect(dfir):
+    blank = [index for index, pattern in enumerate(dfir.params['paths']) if not pattern.strip()]
+    if blank:
+        # an empty entry (an undefined variable, a stray comma) would otherwise match the whole root
+        dfir.fail('paths entry %s is empty; give a path inside the container (use / for all of it, or mode merged)'
+                  % ', '.join('#%d' % (index + 1) for index in blank))
     target = dfir.open_target()
     # refuses a staging dir inside the Docker root before creating it
     dfir.open_evidence()

@@ -30,3 +30,12 @@ def test_a_negative_limit_is_refused_by_name(shared_roots, tmp_path, module, opt
     assert option in result['msg'] and str(options[option]) in result['msg'] and 'Traceback' not in result['msg']
     assert result.get('artifacts', []) == []
     assert not os.path.exists(staging), 'nothing is written for bad input'
+
+
+@pytest.mark.parametrize('paths', [[''], ['/etc', '  ']], ids=['empty', 'blank-second'])
+def test_an_empty_paths_entry_is_refused_not_taken_for_the_whole_root(shared_roots, tmp_path, paths):
+    staging = str(tmp_path / 'staging')
+    result = run_module('container_export', {'source': 'disk', 'docker_root': shared_roots['overlay2.v2'],
+                                             'evidence_dir': staging, 'mode': 'paths', 'paths': paths})
+    assert result['failed'] and 'paths entry #%d is empty' % len(paths) in result['msg'], result['msg']
+    assert result.get('artifacts', []) == [] and not os.path.exists(staging)
