@@ -449,6 +449,10 @@ def verify_case(case_dir, manifest=None):
             listed = parse_sums(data.decode('utf-8', errors='surrogateescape'))
         except CaseError as exc:
             problems.append(str(exc))
+        else:
+            if not listed:
+                # said first: every file then also reads as added after sealing
+                problems.append('%s lists no file: it was emptied after sealing' % SUMS)
 
     matched = 0
     listed_names = set()

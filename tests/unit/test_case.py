@@ -333,3 +333,13 @@ def test_a_case_file_swapped_for_a_fifo_after_it_was_looked_at_does_not_hang_ver
         monkeypatch.undo()
     assert any(names[0] in problem and 'not a regular file' in problem for problem in problems), problems
     assert counts['files'] == 4
+
+
+def test_an_emptied_sha256sums_is_named_as_the_cause(tmp_path):
+    case_dir = str(tmp_path)
+    sealed_case(case_dir)
+    with open(os.path.join(case_dir, 'SHA256SUMS'), 'w'):
+        pass
+    problems, counts = _case.verify_case(case_dir)
+    assert problems[0] == 'SHA256SUMS lists no file: it was emptied after sealing', problems
+    assert counts['files'] == 0
