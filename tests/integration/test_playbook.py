@@ -213,6 +213,22 @@ def test_keep_staging_keeps_the_staging_dir_with_what_was_fetched(dockerd, scena
     assert list(os.listdir(os.path.join(kept, 'containers'))) == [scenario['running']['id']]
 
 
+@pytest.mark.parametrize('variables, expected', [
+    ({'dfir_evidence_dir': 'staging'}, "dfir_evidence_dir 'staging' is not an absolute path"),
+    ({'dfir_docker_root': 'var/lib/docker'}, "dfir_docker_root 'var/lib/docker' is not an absolute path"),
+    ({'dfir_containers': ['web', '']}, "dfir_containers[1] is '': each entry must be a container id"),
+    ({'dfir_docker_host': 'tcp://127.0.0.1:2375'}, "docker_host 'tcp://127.0.0.1:2375' is not supported"),
+])
+def test_a_host_variable_the_controller_can_judge_stops_the_run_before_any_host_is_touched(dockerd, keys, tmp_path,
+                                                                                          variables, expected):
+    rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), **variables)
+    assert rc != 0
+    assert 'case not opened, no host was touched: ' in output and expected in output
+    assert not os.path.exists(case_dir)
+    assert 'Create the staging directory on the host' not in output
+    assert not os.path.exists(os.path.join(str(tmp_path), 'staging')) and not os.path.exists(os.path.join(REPO, 'staging'))
+
+
 @pytest.mark.parametrize('problem', ['missing', 'no passphrase', 'wrong passphrase'])
 def test_a_key_that_cannot_sign_stops_the_run_before_any_host_is_touched(dockerd, keys, tmp_path, problem):
     variables = {
