@@ -89,3 +89,40 @@ def test_filter_rejects_a_broken_query_with_the_reason():
 def test_filter_rejects_input_that_is_not_the_containers_list():
     with pytest.raises(AnsibleFilterError):
         select_containers({'containers': FACTS})
+
+
+def test_filter_query_may_return_names_or_id_prefixes_as_well():
+    assert select_containers(FACTS, query='[].name') == [A, B, C]
+    assert select_containers(FACTS, query='[?running].name') == [A, C]
+    assert select_containers(FACTS, query="[?name == 'db'].id | [0]") == [B]
+    assert select_containers(FACTS, query='[?running].id') == [A, C]
+
+
+@pytest.mark.parametrize('query, named', [
+    ('[].image', "no container has the id, id prefix or name 'nginx:1'"),
+    ('[].running', 'true is not a container, an id or a name'),
+    ('[].{n: name}', '{"n": "web"} is not a container, an id or a name'),
+])
+def test_filter_query_that_returns_what_names_no_container_says_so_instead_of_dropping_it(query, named):
+    with pytest.raises(AnsibleFilterError) as caught:
+        select_containers(FACTS, query=query)
+    assert ("dfir_select %r returned 3 item(s) that name no container of this host: " % query) in str(caught.value)
+    assert named in str(caught.value)
+    assert 'or their ids, unique id prefixes or names' in str(caught.value)
+    report = select_containers(FACTS, query=query, report=True)
+    assert report['containers'] == [] and report['error'] == str(caught.value)
+
+
+def test_filter_query_that_fails_on_the_data_says_so_plainly():
+    query = '[?contains(labels, `1`)]'
+    with pytest.raises(AnsibleFilterError) as caught:
+        select_containers(FACTS, query=query)
+    message = str(caught.value)
+    assert message.startswith("dfir_select failed on this host's containers: In function contains(), invalid type")
+    assert "the expression %r parses" % query in message
+    assert select_containers(FACTS, query=query, report=True)['error'] == message
+
+
+def test_filter_report_gives_the_selection_and_no_error():
+    assert select_containers(FACTS, query='[?running]', refs=['web', 'ghost'], report=True) == {
+        'containers': [A, 'ghost'], 'error': None}
