@@ -66,7 +66,7 @@ def search(query, containers):
         try:
             ids.add(resolve_one(reference, pairs))
         except SelectionError as exc:
-            unmatched.append(str(exc))
+            unmatched.append(exc.short)
     return ids, unmatched
 
 

@@ -15,6 +15,8 @@ def test_an_unknown_container_fails_naming_it_and_the_others_are_collected(docke
                                                containers=['no-such-container', 'dfir-stopped']), tmp_path_factory)
     assert run.result['failed']
     assert "no container has the id, id prefix or name 'no-such-container'" in run.result['msg']
+    assert "'no-such-container'; the containers are: " in run.result['msg']
+    assert 'dfir-stopped (%s)' % scenario['stopped']['id'][:12] in run.result['msg']
     (unknown,) = [item for item in run.result['containers'] if item.get('requested') == 'no-such-container']
     assert unknown['failed'] and unknown['artifacts'] == []
     stopped = run.outcome(scenario['stopped']['id'])
@@ -199,3 +201,13 @@ def test_verify_without_its_variables_names_each_missing_one_with_a_usage_line(g
     assert rc != 0
     assert 'missing required variable(s): %s. Usage: ansible-playbook -i localhost, dfir.docker.verify' % missing in output
     assert 'is undefined' not in output
+
+
+@pytest.mark.parametrize('below', ['docker', 'var/lib/docker', 'lib/docker', 'data'])
+def test_a_directory_above_a_docker_root_points_at_it(tmp_path, below):
+    (tmp_path / below / 'image').mkdir(parents=True)
+    (tmp_path / 'etc').mkdir()
+    result = run_module('engine_facts', {'source': 'disk', 'docker_root': str(tmp_path)})
+    assert result['failed']
+    assert result['msg'] == ('%s is not a Docker root: it has none of containers/, image/ or graph/. Did you mean %s/%s?'
+                             % (tmp_path, tmp_path, below))

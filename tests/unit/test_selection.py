@@ -126,3 +126,19 @@ def test_filter_query_that_fails_on_the_data_says_so_plainly():
 def test_filter_report_gives_the_selection_and_no_error():
     assert select_containers(FACTS, query='[?running]', refs=['web', 'ghost'], report=True) == {
         'containers': [A, 'ghost'], 'error': None}
+
+
+def test_an_unknown_reference_lists_the_containers_there_are_by_name_and_short_id():
+    with pytest.raises(SelectionError) as caught:
+        resolve_one('nosuch', CONTAINERS)
+    assert str(caught.value) == ("no container has the id, id prefix or name 'nosuch'; the containers are: "
+                                 "a2 (%s), db (%s), web (%s), no name (%s)" % (C[:12], B[:12], A[:12], D[:12]))
+    assert caught.value.short == "no container has the id, id prefix or name 'nosuch'"
+
+
+def test_the_list_of_candidates_is_capped():
+    many = [('%02x' % index + '0' * 62, 'c%02d' % index) for index in range(25)]
+    with pytest.raises(SelectionError) as caught:
+        resolve_one('nosuch', many)
+    assert str(caught.value).endswith('c19 (130000000000) and 5 more')
+    assert 'c20' not in str(caught.value)
