@@ -219,8 +219,8 @@ def test_keep_staging_keeps_the_staging_dir_with_what_was_fetched(dockerd, scena
     ({'dfir_containers': ['web', '']}, "dfir_containers[1] is '': each entry must be a container id"),
     ({'dfir_docker_host': 'tcp://127.0.0.1:2375'}, "docker_host 'tcp://127.0.0.1:2375' is not supported"),
 ])
-def test_a_host_variable_the_controller_can_judge_stops_the_run_before_any_host_is_touched(dockerd, keys, tmp_path,
-                                                                                          variables, expected):
+def test_a_host_variable_the_controller_can_judge_stops_the_run_before_any_host_is_touched(
+        dockerd, keys, tmp_path, variables, expected):
     rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), **variables)
     assert rc != 0
     assert 'case not opened, no host was touched: ' in output and expected in output

@@ -208,7 +208,7 @@ def test_a_host_config_with_a_value_of_another_json_type_names_that_file(shared_
 
 
 @pytest.mark.parametrize('damage, named', [
-    (lambda path: os.unlink(path), 'no hostconfig.json in'),
+    (os.unlink, 'no hostconfig.json in'),
     (lambda path: open(path, 'wb').write(b'{"Privileged": tru'), 'is not valid JSON'),
     (lambda path: open(path, 'wb').write(b'["Privileged"]'), 'is not a JSON object'),
 ])
