@@ -7,8 +7,9 @@ Measured in the same run, alternating, after one untimed pass of each that warms
 - baseline: `find <upperdir> -type c`, which lists the same directories and finds the same devices;
 - the module: `whiteouts layers=[container]` through Ansible (module run by Debian's /usr/bin/python3),
   writing whiteouts.jsonl with the SHA-256 of every deleted file; its own `timings.scan` (the walk
-  that finds the markers, what `find` does) and its whole process (Python start, Ansible's module
-  wrapper, the scan, what every marker hides and the hashing, the JSON Lines artifact, fsync).
+  that finds the markers, what `find` does) and its whole process on the host, timed around the
+  interpreter by benchmarks/measured_python (Python start, Ansible's module wrapper, the scan, what
+  every marker hides and the hashing, the JSON Lines artifact, fsync); not the controller's ansible.
 
 Reported: the median of each, the ratios scan / find and whole module / find, and the module's
 peak RSS. `container_changes` on the same layer is timed once more, for information.
@@ -142,7 +143,8 @@ def bench_whiteouts(args):
     }
     print(json.dumps(report, indent=1))
     print('\nsummary: %d entries, %d whiteouts: find -type c %.3f s; whiteouts scan %.3f s (ratio %.2f), whole module '
-          '%.3f s (ratio %.2f, Python and Ansible start included, every deleted file hashed); peak RSS %.1f MiB'
+          '%.3f s (ratio %.2f, the module process on the host: Python start and module wrapper included, '
+          'the controller side not; every deleted file hashed); peak RSS %.1f MiB'
           % (entries, devices, find_median, scan_median, report['ratio_scan_vs_find'], module_median,
              report['ratio_module_vs_find'], report['module_peak_rss_mib']))
     return report

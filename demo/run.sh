@@ -185,7 +185,7 @@ show_command "${acquire[@]}"
 (cd "$repo" && "${acquire[@]}") || fail "the acquisition failed (see above); the case, if sealed, is $case_dir"
 
 step "6/7 Verification of the sealed case"
-verify=(ansible-playbook dfir.docker.verify -e "dfir_case_dir=$case_dir" -e "dfir_allowed_signers=$allowed_signers")
+verify=(ansible-playbook -i "localhost," dfir.docker.verify -e "dfir_case_dir=$case_dir" -e "dfir_allowed_signers=$allowed_signers")
 show_command "${verify[@]}"
 (cd "$repo" && ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false "${verify[@]}") || fail "playbooks/verify.yml rejected the case $case_dir"
 echo

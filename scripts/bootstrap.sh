@@ -59,11 +59,12 @@ fi
 mkdir -p "$venv/collections/ansible_collections/dfir"
 ln -sfn "$repo" "$venv/collections/ansible_collections/dfir/docker"
 
+# What users source, for the demo and for a real fleet: it leaves Ansible's SSH host key checking on.
+# The test harness, the Molecule scenarios and the benchmarks turn it off for their own loopback hosts.
 cat > "$venv/dfir-env.sh" <<ENV
 export PATH="$venv/bin:\$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$venv/collections"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
-export ANSIBLE_HOST_KEY_CHECKING=false
 export ANSIBLE_RETRY_FILES_ENABLED=false
 export PYTHONPATH="$venv/collections\${PYTHONPATH:+:\$PYTHONPATH}"
 ENV

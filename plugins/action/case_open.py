@@ -12,6 +12,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.dfir.docker.plugins.module_utils._engine_api import parse_docker_host
 from ansible_collections.dfir.docker.plugins.plugin_utils import _case, _query, _sshsig
 from ansible_collections.dfir.docker.plugins.plugin_utils._version import NAME, VERSION
 
@@ -40,6 +41,9 @@ class ActionModule(ActionBase):
             _case.check_case_id(args['case_id'])
             if args['select']:
                 _query.compile_query(args['select'])
+            problems = _case.host_parameter_problems(args['parameters'], parse_docker_host)
+            if problems:
+                raise _case.CaseError('; '.join(problems))
             case_dir = os.path.join(args['case_root'], args['case_id'])
             public_key = _sshsig.public_key(args['signing_key'], args['signing_key_passphrase'])
             fingerprint = _sshsig.fingerprint(public_key)

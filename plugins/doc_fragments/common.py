@@ -49,8 +49,9 @@ options:
   containers:
     description:
       - Containers to act on, by full id, unique id prefix or name (with or without the leading C(/)).
-      - An unknown name or an ambiguous prefix fails that entry, listing the candidates;
-        the other containers are still handled.
+      - An unknown name fails that entry, listing the containers there are (name and short id, the first 20
+        by name); an ambiguous prefix fails it listing the containers it matches. The other containers are still
+        handled.
       - Empty means every container the source knows of, running or not.
     type: list
     elements: str

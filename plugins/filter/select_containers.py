@@ -11,19 +11,20 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dfir.docker.plugins.module_utils._selection import SelectionError, resolve_one
-from ansible_collections.dfir.docker.plugins.plugin_utils._query import QueryError, search
+from ansible_collections.dfir.docker.plugins.plugin_utils._query import QueryError, search, unmatched_message
 
 
-def select_containers(containers, query=None, refs=None):
-    if not isinstance(containers, list):
-        raise AnsibleFilterError('select_containers expects the containers list of dfir.docker.engine_facts')
+def _select(containers, query, refs):
+    """(chosen references, error message or None)."""
     pairs = [(item.get('id'), item.get('name')) for item in containers if isinstance(item, dict) and item.get('id')]
     chosen = [container_id for container_id, _name in pairs]
     if query:
         try:
-            picked = search(query, containers)
+            picked, unmatched = search(query, containers)
         except QueryError as exc:
-            raise AnsibleFilterError(str(exc))
+            return [], str(exc)
+        if unmatched:
+            return [], unmatched_message(query, unmatched)
         chosen = [container_id for container_id in chosen if container_id in picked]
     unresolved = []
     if refs:
@@ -34,7 +35,18 @@ def select_containers(containers, query=None, refs=None):
             except SelectionError:
                 unresolved.append(ref)
         chosen = [container_id for container_id in chosen if container_id in named]
-    return chosen + unresolved
+    return chosen + unresolved, None
+
+
+def select_containers(containers, query=None, refs=None, report=False):
+    if not isinstance(containers, list):
+        raise AnsibleFilterError('select_containers expects the containers list of dfir.docker.engine_facts')
+    chosen, error = _select(containers, query, refs)
+    if report:
+        return {'containers': chosen, 'error': error}
+    if error:
+        raise AnsibleFilterError(error)
+    return chosen
 
 
 class FilterModule(object):

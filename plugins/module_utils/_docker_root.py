@@ -196,6 +196,33 @@ def load_json_bytes(data, what):
     return document
 
 
+# Where a Docker root sits below a directory that is not one: a mounted disk or partition
+# (var/lib/docker, lib/docker for a mounted /var), a data-root moved into a "docker" folder.
+DOCKER_ROOT_PLACES = ('docker', 'var/lib/docker', 'lib/docker')
+ROOT_MARKERS = ('containers', 'image', 'graph')
+
+
+def _holds_docker_root(path):
+    try:
+        return is_real_dir(path) and bool(set(list_dir(path)) & set(ROOT_MARKERS))
+    except OSError:
+        return False
+
+
+def docker_roots_below(path, entries, limit=5):
+    """Docker roots a little below `path` (its listing `entries`): the well-known places, then each
+    subdirectory one level down; user-namespace-remapped roots are named by their own hint."""
+    candidates = list(DOCKER_ROOT_PLACES) + sorted(name for name in entries if not REMAPPED_ROOT.match(name))
+    found = []
+    for relative in candidates:
+        candidate = os.path.join(path, relative)
+        if candidate not in found and _holds_docker_root(candidate):
+            found.append(candidate)
+            if len(found) >= limit:
+                break
+    return found
+
+
 class DockerRoot:
     """One Docker root directory, read-only."""
 
@@ -216,6 +243,9 @@ class DockerRoot:
             if remapped:
                 hint = ' It holds the user-namespace-remapped root(s) %s: give one of those as docker_root.' % ', '.join(
                     os.path.join(path, name) for name in remapped)
+            below = docker_roots_below(path, entries)
+            if below:
+                hint += ' Did you mean %s?' % ' or '.join(below)
             raise NotADockerRoot('%s is not a Docker root: it has none of containers/, image/ or graph/.%s' % (path, hint))
         self.layout = 'v2' if 'image' in entries or 'graph' not in entries else 'v1'
         self._entries = entries

@@ -12,11 +12,28 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
+# How many containers an error about an unknown reference lists.
+CANDIDATES_SHOWN = 20
+
+
 class SelectionError(Exception):
-    def __init__(self, requested, message, matches=None):
+    def __init__(self, requested, message, matches=None, short=None):
         Exception.__init__(self, message)
         self.requested = requested
         self.matches = matches or []
+        # The message without the list of candidates, for where one line per reference matters.
+        self.short = short or message
+
+
+def describe_candidates(containers, limit=CANDIDATES_SHOWN):
+    """'name (short id), ...' of (id, name) pairs, at most `limit` of them, sorted by name."""
+    if not containers:
+        return 'there is no container'
+    ordered = sorted(containers, key=lambda pair: ((pair[1] or '').lstrip('/') or '~', pair[0]))
+    shown = ', '.join('%s (%s)' % ((name or '').lstrip('/') or 'no name', container_id[:12])
+                      for container_id, name in ordered[:limit])
+    more = len(ordered) - limit
+    return 'the containers are: %s%s' % (shown, ' and %d more' % more if more > 0 else '')
 
 
 def resolve_one(requested, containers):
@@ -36,7 +53,8 @@ def resolve_one(requested, containers):
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise SelectionError(requested, 'no container has the id, id prefix or name %r' % requested)
+        short = 'no container has the id, id prefix or name %r' % requested
+        raise SelectionError(requested, '%s; %s' % (short, describe_candidates(containers)), short=short)
     described = ', '.join('%s (%s)' % (container_id[:12], dict(containers).get(container_id) or 'no name')
                           for container_id in matches)
     raise SelectionError(requested, 'the id prefix %r matches %d containers: %s; give more of the id' % (

@@ -16,6 +16,10 @@ description:
   - Checks that the case id can name a directory, that the JMESPath selection parses, and that the
     signing key loads (with its passphrase, if any), so a run that could not be sealed fails before any
     host is touched.
+  - Also checks the host-side values in O(parameters) that the controller can judge alone, each named by
+    its role variable; the run fails before any host is touched when one is wrong. C(evidence_dir) and a
+    non-empty C(docker_root) must be absolute paths (or start with C(~)), below C(/); C(containers) a list of
+    non-empty strings; C(source) one of V(auto), V(api), V(disk); C(docker_host) a C(unix://) socket.
   - Creates C(<case_root>/<case_id>/hosts/) and writes the first line of C(custody.jsonl), with the
     parameters of the acquisition and the signing key's fingerprint.
   - A case that is already sealed is never reopened. An unsealed one is, to add hosts after a failure.
@@ -54,7 +58,10 @@ options:
     elements: str
     default: []
   parameters:
-    description: Acquisition parameters to record in the custody log.
+    description:
+      - Acquisition parameters to record in the custody log.
+      - The keys C(evidence_dir), C(docker_root), C(containers), C(source) and C(docker_host) are checked first
+        (see above).
     type: dict
     default: {}
 attributes:

@@ -496,3 +496,47 @@ def verify_case(case_dir, manifest=None):
         if artifact.get('sha256_source') != signed.get(artifact['path']):
             problems.append('%s: the manifest\'s source hash and file hash disagree' % artifact['path'])
     return sorted(set(problems)), {'files': matched}
+
+
+SOURCES = ('auto', 'api', 'disk')
+
+
+def _host_path_problem(name, value, what, example):
+    """Why `value` cannot be a path on the hosts, or None. ``~`` is the remote account's home there."""
+    if not isinstance(value, str):
+        return '%s must be a path on the hosts, not %r' % (name, value)
+    if '\0' in value:
+        return '%s %r holds a NUL byte, which no path can hold' % (name, value)
+    if not value.startswith(('/', '~')):
+        return '%s %r is not an absolute path: give the %s on the hosts from /, for example %s' % (name, value, what, example)
+    if not os.path.normpath(value).strip('/'):
+        return '%s must be a directory below /, not /' % name
+    return None
+
+
+def host_parameter_problems(parameters, parse_docker_host=None):
+    """What the controller can tell is wrong with the host-side variables of a role before any host is
+    touched: each problem names the variable (dfir_<key>), the value and what to give instead."""
+    problems = []
+    if 'evidence_dir' in parameters:
+        problems.append(_host_path_problem('dfir_evidence_dir', parameters['evidence_dir'], 'staging directory',
+                                           '/var/tmp/dfir-docker'))
+    if parameters.get('docker_root'):
+        problems.append(_host_path_problem('dfir_docker_root', parameters['docker_root'], 'Docker root', '/var/lib/docker'))
+    containers = parameters.get('containers')
+    if containers is not None:
+        if not isinstance(containers, list):
+            problems.append('dfir_containers must be a list of container ids, id prefixes or names, not %r' % (containers,))
+        else:
+            for index, item in enumerate(containers):
+                if not isinstance(item, str) or not item.strip():
+                    problems.append('dfir_containers[%d] is %r: each entry must be a container id, id prefix or name '
+                                    '(a non-empty string)' % (index, item))
+    if 'source' in parameters and parameters['source'] not in SOURCES:
+        problems.append('dfir_source %r is not one of %s' % (parameters['source'], ', '.join(SOURCES)))
+    if parameters.get('docker_host') and parse_docker_host is not None:
+        try:
+            parse_docker_host(parameters['docker_host'])
+        except Exception as exc:  # the engine client's own message names the value and what is supported
+            problems.append('dfir_docker_host: %s' % exc)
+    return [problem for problem in problems if problem]

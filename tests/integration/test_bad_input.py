@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.integration.conftest import module_run, sha256_of, source_args
-from tests.support.ansible_run import run_module
+from tests.support.ansible_run import REPO, run_module, run_playbook
 
 
 def test_an_unknown_container_fails_naming_it_and_the_others_are_collected(dockerd, scenario, tmp_path_factory):
@@ -15,6 +15,8 @@ def test_an_unknown_container_fails_naming_it_and_the_others_are_collected(docke
                                                containers=['no-such-container', 'dfir-stopped']), tmp_path_factory)
     assert run.result['failed']
     assert "no container has the id, id prefix or name 'no-such-container'" in run.result['msg']
+    assert "'no-such-container'; the containers are: " in run.result['msg']
+    assert 'dfir-stopped (%s)' % scenario['stopped']['id'][:12] in run.result['msg']
     (unknown,) = [item for item in run.result['containers'] if item.get('requested') == 'no-such-container']
     assert unknown['failed'] and unknown['artifacts'] == []
     stopped = run.outcome(scenario['stopped']['id'])
@@ -177,3 +179,35 @@ def test_check_mode_refuses_a_relative_evidence_dir_with_a_clear_message(dockerd
     assert result['failed']
     assert result['msg'] == "evidence_dir must be an absolute path, not 'relative/staging'"
     assert 'exception' not in result
+
+
+def test_acquire_without_an_examiner_names_the_missing_variable_not_a_jinja_error(tmp_path):
+    rc, output = run_playbook(os.path.join(REPO, 'playbooks', 'acquire.yml'),
+                              {'ansible_connection': 'local', 'dfir_signing_key': str(tmp_path / 'key'),
+                               'dfir_case_root': str(tmp_path / 'cases')})
+    assert rc != 0
+    assert 'missing required arguments: dfir_examiner' in output
+    assert 'is undefined' not in output
+    assert not os.path.exists(str(tmp_path / 'cases'))
+
+
+@pytest.mark.parametrize('given, missing', [
+    ({}, 'dfir_case_dir, dfir_allowed_signers'),
+    ({'dfir_case_dir': '/nonexistent-case'}, 'dfir_allowed_signers'),
+    ({'dfir_allowed_signers': '/nonexistent-signers'}, 'dfir_case_dir'),
+])
+def test_verify_without_its_variables_names_each_missing_one_with_a_usage_line(given, missing):
+    rc, output = run_playbook(os.path.join(REPO, 'playbooks', 'verify.yml'), given)
+    assert rc != 0
+    assert 'missing required variable(s): %s. Usage: ansible-playbook -i localhost, dfir.docker.verify' % missing in output
+    assert 'is undefined' not in output
+
+
+@pytest.mark.parametrize('below', ['docker', 'var/lib/docker', 'lib/docker', 'data'])
+def test_a_directory_above_a_docker_root_points_at_it(tmp_path, below):
+    (tmp_path / below / 'image').mkdir(parents=True)
+    (tmp_path / 'etc').mkdir()
+    result = run_module('engine_facts', {'source': 'disk', 'docker_root': str(tmp_path)})
+    assert result['failed']
+    assert result['msg'] == ('%s is not a Docker root: it has none of containers/, image/ or graph/. Did you mean %s/%s?'
+                             % (tmp_path, tmp_path, below))

@@ -213,6 +213,47 @@ def test_keep_staging_keeps_the_staging_dir_with_what_was_fetched(dockerd, scena
     assert list(os.listdir(os.path.join(kept, 'containers'))) == [scenario['running']['id']]
 
 
+@pytest.mark.parametrize('variables, expected', [
+    ({'dfir_evidence_dir': 'staging'}, "dfir_evidence_dir 'staging' is not an absolute path"),
+    ({'dfir_docker_root': 'var/lib/docker'}, "dfir_docker_root 'var/lib/docker' is not an absolute path"),
+    ({'dfir_containers': ['web', '']}, "dfir_containers[1] is '': each entry must be a container id"),
+    ({'dfir_docker_host': 'tcp://127.0.0.1:2375'}, "docker_host 'tcp://127.0.0.1:2375' is not supported"),
+])
+def test_a_host_variable_the_controller_can_judge_stops_the_run_before_any_host_is_touched(
+        dockerd, keys, tmp_path, variables, expected):
+    rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), **variables)
+    assert rc != 0
+    assert 'case not opened, no host was touched: ' in output and expected in output
+    assert not os.path.exists(case_dir)
+    assert 'Create the staging directory on the host' not in output
+    assert not os.path.exists(os.path.join(str(tmp_path), 'staging')) and not os.path.exists(os.path.join(REPO, 'staging'))
+
+
+def test_a_select_that_returns_names_collects_those_containers(dockerd, scenario, keys, tmp_path):
+    wanted = sorted([scenario['running']['id'], scenario['stopped']['id']])
+    names = [scenario['running']['name'], scenario['stopped']['name']]
+    query = '[?%s].name' % ' || '.join("name == '%s'" % name.lstrip('/') for name in names)
+    rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_select=query, dfir_collect=['inspect'])
+    assert rc == 0, output[-3000:]
+    (host,) = manifest(case_dir)['hosts']
+    assert host['status'] == 'collected' and host['containers_selected'] == 2
+    assert sorted(os.listdir(os.path.join(case_dir, 'hosts', 'localhost', 'containers'))) == wanted
+
+
+@pytest.mark.parametrize('query, expected', [
+    ('[?contains(labels, `1`)]', "dfir_select failed on this host's containers: In function contains(), invalid type"),
+    ('[].image', "item(s) that name no container of this host: no container has the id, id prefix or name"),
+])
+def test_a_select_that_cannot_be_applied_fails_the_host_saying_so_plainly(dockerd, scenario, keys, tmp_path, query, expected):
+    rc, output, case_dir, _staging = acquire(dockerd, keys, str(tmp_path), dfir_select=query, dfir_collect=['inspect'])
+    assert rc != 0
+    (host,) = manifest(case_dir)['hosts']
+    assert host['status'] in ('partial', 'failed')
+    assert host['reason'].startswith("Stop here when dfir_select cannot be applied to this host's containers: ")
+    assert expected in host['reason']
+    assert 'Finalization of task args' not in host['reason'] and 'filter plugin' not in host['reason']
+
+
 @pytest.mark.parametrize('problem', ['missing', 'no passphrase', 'wrong passphrase'])
 def test_a_key_that_cannot_sign_stops_the_run_before_any_host_is_touched(dockerd, keys, tmp_path, problem):
     variables = {

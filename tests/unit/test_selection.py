@@ -89,3 +89,56 @@ def test_filter_rejects_a_broken_query_with_the_reason():
 def test_filter_rejects_input_that_is_not_the_containers_list():
     with pytest.raises(AnsibleFilterError):
         select_containers({'containers': FACTS})
+
+
+def test_filter_query_may_return_names_or_id_prefixes_as_well():
+    assert select_containers(FACTS, query='[].name') == [A, B, C]
+    assert select_containers(FACTS, query='[?running].name') == [A, C]
+    assert select_containers(FACTS, query="[?name == 'db'].id | [0]") == [B]
+    assert select_containers(FACTS, query='[?running].id') == [A, C]
+
+
+@pytest.mark.parametrize('query, named', [
+    ('[].image', "no container has the id, id prefix or name 'nginx:1'"),
+    ('[].running', 'true is not a container, an id or a name'),
+    ('[].{n: name}', '{"n": "web"} is not a container, an id or a name'),
+])
+def test_filter_query_that_returns_what_names_no_container_says_so_instead_of_dropping_it(query, named):
+    with pytest.raises(AnsibleFilterError) as caught:
+        select_containers(FACTS, query=query)
+    assert ("dfir_select %r returned 3 item(s) that name no container of this host: " % query) in str(caught.value)
+    assert named in str(caught.value)
+    assert 'or their ids, unique id prefixes or names' in str(caught.value)
+    report = select_containers(FACTS, query=query, report=True)
+    assert report['containers'] == [] and report['error'] == str(caught.value)
+
+
+def test_filter_query_that_fails_on_the_data_says_so_plainly():
+    query = '[?contains(labels, `1`)]'
+    with pytest.raises(AnsibleFilterError) as caught:
+        select_containers(FACTS, query=query)
+    message = str(caught.value)
+    assert message.startswith("dfir_select failed on this host's containers: In function contains(), invalid type")
+    assert "the expression %r parses" % query in message
+    assert select_containers(FACTS, query=query, report=True)['error'] == message
+
+
+def test_filter_report_gives_the_selection_and_no_error():
+    assert select_containers(FACTS, query='[?running]', refs=['web', 'ghost'], report=True) == {
+        'containers': [A, 'ghost'], 'error': None}
+
+
+def test_an_unknown_reference_lists_the_containers_there_are_by_name_and_short_id():
+    with pytest.raises(SelectionError) as caught:
+        resolve_one('nosuch', CONTAINERS)
+    assert str(caught.value) == ("no container has the id, id prefix or name 'nosuch'; the containers are: "
+                                 "a2 (%s), db (%s), web (%s), no name (%s)" % (C[:12], B[:12], A[:12], D[:12]))
+    assert caught.value.short == "no container has the id, id prefix or name 'nosuch'"
+
+
+def test_the_list_of_candidates_is_capped():
+    many = [('%02x' % index + '0' * 62, 'c%02d' % index) for index in range(25)]
+    with pytest.raises(SelectionError) as caught:
+        resolve_one('nosuch', many)
+    assert str(caught.value).endswith('c19 (130000000000) and 5 more')
+    assert 'c20' not in str(caught.value)
