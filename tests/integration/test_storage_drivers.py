@@ -16,6 +16,7 @@ import stat
 import pytest
 
 from tests.integration.test_container_export import wait_for_log
+from tests.integration.test_whiteouts import layer_files
 from tests.support.ansible_run import run_module
 from tests.support.dockerd import Dockerd, DockerdError, make_base
 from tests.support.images import BASE_TAG, build, ensure_base
@@ -82,7 +83,7 @@ def driver_case(request, tmp_path_factory):
         disk = {'docker_host': daemon.host, 'source': 'disk', 'docker_root': daemon.data_root,
                 'containers': [case.container]}
         case.runs = {}
-        for name, options in (('container_export', {'mode': ['merged', 'upper']}),
+        for name, options in (('container_export', {'mode': ['merged', 'upper', 'layers']}),
                               ('whiteouts', {'recover': True}), ('container_changes', {}),
                               ('container_inspect', {})):
             staging = str(tmp_path_factory.mktemp('%s-%s' % (request.param, name)) / 'staging')
@@ -218,3 +219,16 @@ def test_inspect_layer_chain_names_the_driver_directories_on_disk(driver_case):
         assert layer['dir_exists'] and os.path.isdir(layer['dir']) and layer['dir'].startswith(base + '/'), layer
     rw = chain['rw_layer']
     assert rw['upper_dir_exists'] and os.path.isdir(rw['upper_dir']) and os.path.isdir(rw['init_dir']), rw
+
+
+def test_each_image_layer_exports_as_what_its_build_step_changed(driver_case):
+    # Both drivers keep image layers as full copies; `docker save` gives each as the tar Docker made of
+    # its diff. Ours lists the same names, the deletion of the second step as a whiteout entry.
+    result_of(driver_case, 'container_export')
+    saved = layer_files(driver_case.daemon, IMAGE)
+    for diff_id in driver_case.diff_ids:
+        ours = index_file(staged(driver_case, 'container_export', '/fs/layers/%s.tar' % diff_id.replace(':', '-')))
+        assert set(name.rstrip(b'/') for name in ours) == set(name.rstrip(b'/') for name in saved[diff_id]), diff_id
+    top = index_file(staged(driver_case, 'container_export',
+                            '/fs/layers/%s.tar' % driver_case.diff_ids[2].replace(':', '-')))
+    assert b'srv/data/.wh.doomed' in top and top[b'srv/data/late']['sha256'] == sha(b'late\n')
