@@ -176,6 +176,8 @@ def test_whiteouts_name_each_deletion_and_the_image_layer_of_what_it_hid(driver_
     assert [(item['layer']['diff_id'], item['sha256']) for item in seed['hides'] if item['was_visible']] == [
         (driver_case.diff_ids[1], sha(b'seed\n'))]
     image = dict((path, record) for (path, role), record in found.items() if role == 'image')
+    # The computed deletions of image layers agree with the markers Docker recorded in each layer's tar-split.
+    assert [record for record in records if record['record'] == 'marker_missing'] == []
     assert list(image) == ['/srv/data/doomed']
     doomed = image['/srv/data/doomed']
     assert doomed['layer']['diff_id'] == driver_case.diff_ids[2] and 'rm /srv/data/doomed' in doomed['layer']['created_by']
