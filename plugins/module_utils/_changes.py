@@ -49,6 +49,7 @@ from ansible_collections.dfir.docker.plugins.module_utils._layers import (
     is_overlay_whiteout,
     join_path,
     kind_of,
+    same_version,
     split_path,
 )
 from ansible_collections.dfir.docker.plugins.module_utils._safe_io import describe_os_error, display_path
@@ -75,10 +76,12 @@ NOT_COMPARED = 'content_not_compared'
 # How a deleted entry went.
 WHITED_OUT = 'whiteout'
 HIDDEN_BY_OPAQUE = 'hidden_by_opaque_directory'
+# vfs: the writable layer's full copy lacks what the init layer's copy holds (`marker` is its directory's times).
+ABSENT = 'absent_from_full_copy'
 RENAMED = 'renamed'
 
 DETAILS = (CONTENT_CHANGED, METADATA_CHANGED, COPIED_UP_UNCHANGED, TYPE_CHANGED, REPLACED, NOT_COMPARED,
-           WHITED_OUT, HIDDEN_BY_OPAQUE, RENAMED)
+           WHITED_OUT, HIDDEN_BY_OPAQUE, ABSENT, RENAMED)
 
 
 def api_key(path):
@@ -91,7 +94,7 @@ def api_key(path):
 class _Dir:
     """A directory of the writable layer being walked, with the same directory in the layers below."""
 
-    __slots__ = ('parts', 'origin', 'fd', 'lower', 'hidden_by', 'children')
+    __slots__ = ('parts', 'origin', 'fd', 'lower', 'hidden_by', 'children', 'pending')
 
     def __init__(self, parts, origin, fd, lower, hidden_by):
         self.parts = parts
@@ -100,6 +103,7 @@ class _Dir:
         self.lower = lower          # (layer, fd) newest first, as overlay merges them below
         self.hidden_by = hidden_by  # the opaque directory (bytes) that hides the layers below, or None
         self.children = None
+        self.pending = None         # full copy: its unchanged directory's record, kept until a change is found in it
 
     def close(self):
         os.close(self.fd)
@@ -148,6 +152,10 @@ class ChangeSet:
                     continue
                 record, child = self._change(frame, item)
                 if record is not None:
+                    for ancestor in frames:
+                        if ancestor.pending is not None:
+                            yield ancestor.pending
+                            ancestor.pending = None
                     yield record
                 if child is not None:
                     frames.append(child)
@@ -171,6 +179,8 @@ class ChangeSet:
         return frame
 
     def _list_upper(self, frame):
+        if self.upper.base is not None:
+            return self._list_full_copy(frame)
         items = []
         aufs = self.fmt == WHITEOUT_AUFS
         with os.scandir(frame.fd) as entries:
@@ -191,6 +201,20 @@ class ChangeSet:
                     items.append((name, 'whiteout', st))
                     continue
                 items.append((name, 'entry', st))
+        return items
+
+    def _list_full_copy(self, frame):
+        """A directory of a full-copy writable layer (vfs) as what it changed against the init layer's copy."""
+        listing = self.stack.listing(self.upper, frame.fd, frame.parts)
+        self.counts['entries_scanned'] += len(listing.entries) + len(listing.whiteouts)
+        if self.tick is not None:
+            self.tick()
+        items = [(name, 'whiteout', dirent.stat(follow_symlinks=False)) for name, dirent in listing.whiteouts.items()]
+        for name, dirent in listing.entries.items():
+            try:
+                items.append((name, 'entry', dirent.stat(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue  # removed while listed (a running container)
         return items
 
     def _hidden_below(self, frame, present):
@@ -254,12 +278,16 @@ class ChangeSet:
             record = self._added(frame, name, path, st)
         else:
             record = self._changed(frame, name, path, st, below, opaque)
+            if child is not None and self.upper.base is not None and same_version(below[2], st):
+                # Every directory is in a full copy: list one only when something in it changed,
+                # as docker diff does on these drivers.
+                child.pending, record = record, None
         return record, child
 
     def _below(self, frame, name):
         """(layer, dir fd, stat) of what the view below shows for `name` in this directory, or None."""
         for layer, fd in frame.lower:
-            state = self.below.probe(layer, fd, name)
+            state = self.below.probe(layer, fd, name, frame.origin)
             if state is None:
                 continue
             if state == MARK_WHITEOUT:
@@ -281,7 +309,7 @@ class ChangeSet:
         opened = []
         try:
             for layer, fd in frame.lower:
-                state = self.below.probe(layer, fd, name)
+                state = self.below.probe(layer, fd, name, frame.origin)
                 if state is None:
                     continue
                 if state == MARK_WHITEOUT or not stat.S_ISDIR(state.st_mode):
@@ -371,7 +399,8 @@ class ChangeSet:
 
     def _deleted(self, frame, name, path, marker_st):
         below = self._below(frame, name)
-        record = self._record(DELETED, path, kind_of(below[2].st_mode) if below else None, WHITED_OUT)
+        record = self._record(DELETED, path, kind_of(below[2].st_mode) if below else None,
+                              ABSENT if self.upper.base is not None else WHITED_OUT)
         times = entry_info(marker_st)
         record['marker'] = {'mtime': times['mtime'], 'ctime': times['ctime'], 'links': marker_st.st_nlink}
         if below is None:

@@ -380,6 +380,9 @@ class TarExport:
         (self.report.whiteouts if entry.marker == MARK_WHITEOUT else self.report.opaque_dirs).append(record)
 
     def _marker_form(self, entry):
+        if entry.layer.base is not None:
+            # vfs, overlay image layers: a full copy marks nothing; the deletion is computed.
+            return 'absent from this full copy, present in the one below'
         if self.stack.whiteout_format == WHITEOUT_OVERLAY:
             if entry.marker == MARK_WHITEOUT:
                 return 'character device 0/0'

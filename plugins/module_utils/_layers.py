@@ -118,6 +118,7 @@ class Layer:
         self.created = created
         self.size = size
         self.full_copy = full_copy  # the driver keeps a whole filesystem here, not a diff
+        self.base = None            # the full copy below it that it is read against (set by LayerStack)
         self.parts = None           # components below the tree; set by LayerStack
         self.error = None           # why it cannot be read, when it cannot
 
@@ -139,6 +140,8 @@ class Layer:
                 info[key] = value
         if self.full_copy:
             info['full_copy'] = True
+            if self.base is not None:
+                info['compared_with'] = self.base.index
         info['readable'] = self.error is None
         if self.error:
             info['error'] = self.error
@@ -180,6 +183,40 @@ class Entry:
         return 'Entry(%r, %s, %s%s)' % (self.path, self.kind, self.layer.name, ', %s' % self.marker if self.marker else '')
 
 
+class _Absent:
+    """A name the full copy below holds and this full copy does not: a deletion with nothing on disk.
+
+    It stands where a whiteout's directory entry would; its stat is the one of the
+    directory that lost the name in this layer (its mtime is when a name there was
+    last added or removed).
+    """
+
+    __slots__ = ('name', '_st')
+
+    def __init__(self, name, dir_st):
+        self.name = os.fsdecode(name)
+        self._st = dir_st
+
+    def stat(self, follow_symlinks=False):
+        return self._st
+
+
+def same_version(below, above):
+    """True when two lstats show the same entry, as Docker's naive diff decides it (archive.ChangesDirs).
+
+    vfs and the overlay driver's image layers keep full copies, and Docker itself
+    finds what a layer changed by comparing it with its parent this way: type and
+    mode, owner and device number; for anything but a directory also size and
+    mtime (nanoseconds). Copies keep their times (vfs) or are hard links (overlay).
+    """
+    if (below.st_mode, below.st_uid, below.st_gid, below.st_rdev) != (above.st_mode, above.st_uid, above.st_gid,
+                                                                      above.st_rdev):
+        return False
+    if stat.S_ISDIR(above.st_mode):
+        return True
+    return below.st_size == above.st_size and below.st_mtime_ns == above.st_mtime_ns
+
+
 class _Listing:
     """One directory of one layer, listed once: names, whiteouts, aufs markers."""
 
@@ -208,9 +245,12 @@ class LayerStack:
                 layer.error = '%s is outside %s' % (layer.host_dir, tree.path)
             else:
                 layer.parts = parts
-        for layer in self.layers:
+        for below, layer in zip([None] + self.layers[:-1], self.layers):
             if layer.error:
                 self.problems.append('%s cannot be read: %s' % (layer.name, layer.error))
+            # A full copy over a full copy is read as what it changed (as Docker diffs such
+            # layers), so the view, the markers and each path's layer come out as for overlay2.
+            layer.base = below if layer.full_copy and below is not None and below.full_copy else None
 
     # -- layers ----------------------------------------------------------------
 
@@ -237,14 +277,52 @@ class LayerStack:
             fd = self._open_layer_root(layer)
             if fd is not None:
                 opened.append((layer, fd))
+            if layer.full_copy and (layer.base is None or layer.base.error is not None):
+                # A whole filesystem that cannot be read as a diff hides everything below it.
+                break
         return opened
+
+    def _open_base(self, layer, parts):
+        """The same directory in the full copy below a full-copy layer, or None."""
+        if layer.base is None or layer.base.error is not None:
+            return None
+        try:
+            return self.tree.open_dir(layer.base.parts + list(parts))
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return None
+            raise
 
     # -- listing one directory in one layer --------------------------------------
 
-    def _list(self, layer, fd):
+    def _list(self, layer, fd, parts):
+        listing = self._list_stored(layer, fd)
+        base_fd = self._open_base(layer, parts)
+        if base_fd is None:
+            return listing
+        try:
+            below = self._list_stored(layer.base, base_fd)
+            dir_st = os.fstat(fd)
+            for name, dirent in below.entries.items():
+                mine = listing.entries.get(name)
+                if mine is None:
+                    listing.whiteouts[name] = _Absent(name, dir_st)
+                    continue
+                try:
+                    if not mine.is_dir(follow_symlinks=False) and same_version(
+                            dirent.stat(follow_symlinks=False), mine.stat(follow_symlinks=False)):
+                        del listing.entries[name]   # unchanged: the layer below holds it
+                except FileNotFoundError:
+                    continue
+        finally:
+            os.close(base_fd)
+        return listing
+
+    def _list_stored(self, layer, fd):
         listing = _Listing()
         aufs = self.whiteout_format == WHITEOUT_AUFS
-        overlay = self.whiteout_format == WHITEOUT_OVERLAY
+        # Docker applies a deletion to a full copy: a 0/0 device there is a file the container made.
+        overlay = self.whiteout_format == WHITEOUT_OVERLAY and not layer.full_copy
         with os.scandir(fd) as entries:
             for entry in entries:
                 name = os.fsencode(entry.name)
@@ -277,7 +355,7 @@ class LayerStack:
         decided = {}
         stopped = set()
         for layer, fd in dir_layers:
-            listing = self._list(layer, fd)
+            listing = self._list(layer, fd, path_parts)
             for name, dirent in listing.entries.items():
                 if name in stopped:
                     continue
@@ -430,16 +508,26 @@ class LayerStack:
             _close_all(opened)
             raise
 
-    def _probe(self, layer, fd, name):
-        """What one layer's directory holds for `name`: None, 'whiteout', or its lstat."""
+    def _probe(self, layer, fd, name, parts=None):
+        """What one layer's directory holds for `name`: None, 'whiteout', or its lstat.
+
+        `parts`: the directory's path, needed to read a full-copy layer against the one below.
+        """
         try:
             st = lstat_at(fd, name)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                 raise
             st = None
+        if parts is not None and layer.base is not None:
+            below = self._probe_base(layer, parts, name)
+            if st is None:
+                return MARK_WHITEOUT if below is not None else None
+            if below is not None and not stat.S_ISDIR(st.st_mode) and same_version(below, st):
+                return None
+            return st
         if st is not None:
-            if self.whiteout_format == WHITEOUT_OVERLAY and is_overlay_whiteout(st):
+            if self.whiteout_format == WHITEOUT_OVERLAY and is_overlay_whiteout(st) and not layer.full_copy:
                 return MARK_WHITEOUT
             return st
         if self.whiteout_format == WHITEOUT_AUFS:
@@ -450,9 +538,31 @@ class LayerStack:
                 pass
         return None
 
-    def probe(self, layer, dir_fd, name):
-        """What one layer's directory (open as `dir_fd`) holds for `name`: None, 'whiteout', or its lstat."""
-        return self._probe(layer, dir_fd, name)
+    def listing(self, layer, dir_fd, parts):
+        """One directory of one layer (open as `dir_fd`, at `parts`) as the stack reads it: `entries` and
+        `whiteouts` (name -> directory entry); a full-copy layer's as what it changed against the one below."""
+        return self._list(layer, dir_fd, parts)
+
+    def _probe_base(self, layer, parts, name):
+        base_fd = self._open_base(layer, parts)
+        if base_fd is None:
+            return None
+        try:
+            return lstat_at(base_fd, name)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise
+            return None
+        finally:
+            os.close(base_fd)
+
+    def probe(self, layer, dir_fd, name, parts=None):
+        """What one layer's directory (open as `dir_fd`) holds for `name`: None, 'whiteout', or its lstat.
+
+        Give the directory's path as `parts` (components) so that a full-copy layer
+        (vfs, overlay) is read as what it changed against the full copy below.
+        """
+        return self._probe(layer, dir_fd, name, parts)
 
     def merged_dir(self, path):
         """(layer, fd) newest first of the directory `path` as the merged view holds it, or []; the caller closes."""
@@ -474,7 +584,7 @@ class LayerStack:
         name = parts[-1]
         entry = None
         for layer, fd in parent_layers:
-            state = self._probe(layer, fd, name)
+            state = self._probe(layer, fd, name, parts[:-1])
             if state is None:
                 continue
             if state == MARK_WHITEOUT:
@@ -603,7 +713,7 @@ class LayerStack:
 
     def _walk_layer_dir(self, layer, parts, fd, on_error):
         try:
-            listing = self._list(layer, fd)
+            listing = self._list(layer, fd, parts)
         except OSError as exc:
             if on_error is None:
                 raise
@@ -626,7 +736,7 @@ class LayerStack:
                     continue
                 raise
             items.append(Entry(join_path(parts + [name]), name, layer, fd, st, kind=MARK_WHITEOUT,
-                               marker=MARK_WHITEOUT, disk_name=os.fsencode(dirent.name)))
+                               marker=MARK_WHITEOUT, disk_name=None if layer.base else os.fsencode(dirent.name)))
         if listing.opaque and self.whiteout_format == WHITEOUT_AUFS:
             for dirent in listing.markers:
                 if os.fsencode(dirent.name) == AUFS_OPAQUE:
@@ -653,6 +763,19 @@ class LayerStack:
                     yield item
                     yield Entry(item.path + b'/' + AUFS_OPAQUE, AUFS_OPAQUE, layer, child, os.fstat(child),
                                 kind=MARK_OPAQUE, marker=MARK_OPAQUE)
+                elif layer.base is not None:
+                    # A directory of a full copy is part of the diff when it changed or holds a change.
+                    below = self._probe_base(layer, parts, item.name)
+                    inside = self._walk_layer_dir(layer, parts + [item.name], child, on_error)
+                    first = next(inside, None)
+                    if first is None and below is not None and stat.S_ISDIR(below.st_mode) \
+                            and same_version(below, item.stat):
+                        continue
+                    yield item
+                    if first is not None:
+                        yield first
+                        yield from inside
+                    continue
                 else:
                     item.opaque = self.whiteout_format == WHITEOUT_AUFS and self._is_opaque(child)
                     yield item
@@ -680,8 +803,12 @@ class LayerStack:
             except OSError:
                 continue
             try:
-                state = self._probe(layer, fd, parts[-1])
-                if state == MARK_WHITEOUT:
+                state = self._probe(layer, fd, parts[-1], parts[:-1])
+                if state == MARK_WHITEOUT and layer.base is not None:
+                    # Computed: nothing on disk; the directory that lost the name stands for it.
+                    found.append(Entry(join_path(parts), parts[-1], layer, None, os.fstat(fd),
+                                       kind=MARK_WHITEOUT, marker=MARK_WHITEOUT))
+                elif state == MARK_WHITEOUT:
                     name = parts[-1] if self.whiteout_format == WHITEOUT_OVERLAY else AUFS_WHITEOUT_PREFIX + parts[-1]
                     found.append(Entry(join_path(parts), parts[-1], layer, None, lstat_at(fd, name),
                                        kind=MARK_WHITEOUT, marker=MARK_WHITEOUT, disk_name=name))
@@ -776,47 +903,40 @@ def stack_for_container(container, tree):
     upper_dir = driver.upper_dir(mount_id)
     recorded = driver.lower_dirs(mount_id)   # newest first, or None
     layers = []
-    if driver.name == 'vfs':
-        # Each vfs layer is a full copy; the container's own directory is its whole filesystem.
-        layers.append(Layer(0, 'container', upper_dir, mount_id=mount_id, full_copy=True))
-    elif driver.name == 'overlay':
-        # The old overlay driver: one lower directory, the full copy (root/) of
-        # the top image layer; the init layer's files are copied into upper/.
-        lower = (recorded or [{}])[0]
-        identity = dict((item.get('cache_id'), item) for item in chain['layers']).get(lower.get('id'), {})
-        top = Layer(0, 'image', lower.get('dir'), diff_id=identity.get('diff_id'), chain_id=identity.get('chain_id'),
-                    cache_id=lower.get('id'), created_by=identity.get('created_by'), full_copy=True)
-        if not lower.get('dir'):
-            top.error = 'no lower-id recorded for mount id %s' % mount_id
-        elif not os.path.isdir(lower['dir']):
-            top.error = 'its directory %s is missing' % lower['dir']
-        layers.extend([top, Layer(1, 'container', upper_dir, mount_id=mount_id)])
-    else:
-        image_layers = [_image_layer(item) for item in chain['layers']]
-        if not image_layers and recorded:
-            notes.append('the image layers come from the driver\'s record of mount id %s: the layer database has none'
-                         % mount_id)
-            image_dirs = [item for item in reversed(recorded) if not (item.get('id') or '').endswith('-init')]
-            for index, item in enumerate(image_dirs):
-                layer = Layer(index, 'image', item.get('dir'), cache_id=item.get('id'))
-                if not item.get('dir') or not os.path.isdir(item['dir']):
-                    layer.error = 'its directory %s is missing' % (item.get('dir') or item.get('link'))
-                image_layers.append(layer)
-        layers.extend(image_layers)
-        init_id = rw.get('init_id')
-        if init_id:
-            init = Layer(len(layers), 'init', driver.upper_dir(init_id), mount_id=init_id)
-            if not os.path.isdir(init.host_dir):
-                init.error = 'its directory %s is missing' % init.host_dir
-            layers.append(init)
-        if recorded is not None:
-            expected = [layer.host_dir for layer in reversed(layers)]
-            found = [item.get('dir') for item in recorded]
-            if len(expected) != len(found) or not all(_same_dir(a, b) for a, b in zip(expected, found)):
-                notes.append('the layer database and the %s driver\'s record of mount id %s disagree: '
-                             '%d layers against %d; the layer database is used'
-                             % (driver.name, mount_id, len(expected), len(found)))
-        layers.append(Layer(len(layers), 'container', upper_dir, mount_id=mount_id))
+    # vfs keeps a whole filesystem per layer (image, init and container alike); the
+    # overlay driver keeps one per image layer (root/) and mounts the container's upper/
+    # over the top one. Every full copy is in the stack, so that LayerStack reads each
+    # as its diff against the one below: deletions, and the layer each path comes from.
+    full_copies = not driver.layers_are_diffs
+    image_layers = [_image_layer(item) for item in chain['layers']]
+    for layer in image_layers:
+        layer.full_copy = full_copies
+    layers.extend(image_layers)
+    init_id = rw.get('init_id')
+    if init_id:
+        # overlay: the init layer's upper/ is a diff (its files were also copied into the container's
+        # upper/ when the container was made): stacked, those copies are not taken for the container's own.
+        init = Layer(len(layers), 'init', driver.upper_dir(init_id), mount_id=init_id,
+                     full_copy=driver.name == 'vfs')
+        if not os.path.isdir(init.host_dir):
+            init.error = 'its directory %s is missing' % init.host_dir
+        layers.append(init)
+    if recorded is not None and driver.name == 'overlay':
+        # Its lower-id names the top image layer only.
+        expected = [layer.host_dir for layer in image_layers[-1:]]
+        found = [item.get('dir') for item in recorded]
+        if len(expected) != len(found) or not all(_same_dir(a, b) for a, b in zip(expected, found)):
+            notes.append('the layer database and the overlay driver\'s lower-id of mount id %s disagree: %s '
+                         'against %s; the layer database is used' % (mount_id, expected, found))
+    elif recorded is not None:
+        expected = [layer.host_dir for layer in reversed(layers)]
+        found = [item.get('dir') for item in recorded]
+        if len(expected) != len(found) or not all(_same_dir(a, b) for a, b in zip(expected, found)):
+            notes.append('the layer database and the %s driver\'s record of mount id %s disagree: '
+                         '%d layers against %d; the layer database is used'
+                         % (driver.name, mount_id, len(expected), len(found)))
+    layers.append(Layer(len(layers), 'container', upper_dir, mount_id=mount_id,
+                        full_copy=driver.name == 'vfs'))
     top = layers[-1]
     if top.role == 'container' and not os.path.isdir(upper_dir):
         top.error = 'its directory %s is missing' % upper_dir

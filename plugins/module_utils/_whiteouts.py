@@ -258,6 +258,8 @@ def scan_markers(stack, layer, tick=None):
     """
     scan = LayerScan(layer)
     fmt = stack.whiteout_format
+    if layer.full_copy:
+        return _scan_full_copy(scan, stack, layer, tick)
     root = stack.tree.open_dir(layer.parts)
     frames = []
     try:
@@ -289,6 +291,33 @@ def scan_markers(stack, layer, tick=None):
     finally:
         for _parts, _origin, fd, _children in frames:
             os.close(fd)
+    scan.sort()
+    return scan
+
+
+# How a computed deletion shows on disk: it does not; the layer below holds the name, this one does not.
+ABSENT_FROM_FULL_COPY = 'absent from this full copy, present in the one below'
+
+
+def _scan_full_copy(scan, stack, layer, tick):
+    """The deletions of a full-copy layer (vfs, overlay's image layers), computed against the copy below.
+
+    These drivers leave no marker: Docker applies a deletion to the copy. What the
+    layer below holds and this one does not is a deletion made in this layer, as
+    `docker diff` finds it on these drivers. The marker's stat is its directory's.
+    """
+    def unreadable(path, exc):
+        scan.unreadable.append({'path': display_path(path), 'error': describe_os_error(exc)})
+
+    for entry in stack.walk_layer(layer, on_error=unreadable):
+        scan.entries += 1
+        if tick is not None and scan.entries % TICK_ENTRIES == 0:
+            tick()
+        if entry.kind == DIRECTORY and not entry.marker:
+            scan.directories += 1
+        if entry.marker == MARK_WHITEOUT:
+            parts = split_path(entry.path)
+            scan.markers.append(Marker(parts, list(parts), MARK_WHITEOUT, entry.stat, ABSENT_FROM_FULL_COPY, entry.stat))
     scan.sort()
     return scan
 
@@ -457,10 +486,13 @@ class _ParentBelow:
         path = join_path(self.parts + [name])
         found = []
         for layer, fd in self.each:
-            state = self.below.probe(layer, fd, name)
+            state = self.below.probe(layer, fd, name, self.parts)
             if state is None:
                 continue
-            if state == MARK_WHITEOUT:
+            if state == MARK_WHITEOUT and layer.base is not None:
+                # A full copy that lacks what the one below holds: nothing on disk marks it.
+                found.append(Entry(path, name, layer, fd, os.fstat(fd), kind=MARK_WHITEOUT, marker=MARK_WHITEOUT))
+            elif state == MARK_WHITEOUT:
                 disk_name = name if self.below.whiteout_format == WHITEOUT_OVERLAY else AUFS_WHITEOUT_PREFIX + name
                 found.append(Entry(path, name, layer, fd, os.stat(disk_name, dir_fd=fd, follow_symlinks=False),
                                    kind=MARK_WHITEOUT, marker=MARK_WHITEOUT, disk_name=disk_name))
@@ -468,7 +500,7 @@ class _ParentBelow:
                 found.append(Entry(path, name, layer, fd, state))
         shown = None
         for layer, fd in self.merged:
-            state = self.below.probe(layer, fd, name)
+            state = self.below.probe(layer, fd, name, self.parts)
             if state is None:
                 continue
             if state != MARK_WHITEOUT:

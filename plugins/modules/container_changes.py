@@ -89,7 +89,14 @@ notes:
   - When the Docker root cannot be read but the daemon answers, the daemon's own list is recorded instead (paths and
     V(A)/V(C)/V(D) only), and a note says so.
   - A Docker root copied without its device files has lost its overlay whiteouts, so deletions are invisible there.
-  - For V(vfs), which keeps a full copy per layer, the change set is not computed from disk.
+  - V(vfs) keeps a full copy of the filesystem in the writable layer. The change set is then that copy against
+    the init layer's, by the rule Docker uses for this driver (type, mode, owner and device; size and mtime for
+    anything but a directory), so it is the list C(docker diff) gives. A deletion has C(detail=absent_from_full_copy)
+    and its C(marker) times are those of the directory that lost the name. A directory is listed only when it
+    changed or holds a change.
+  - On the old V(overlay) driver, the writable layer (C(upper/)) also holds the copies of the init layer's files
+    (C(/etc/hosts), C(/.dockerenv)...) made when the container was created; they are V(C) with
+    C(detail=copied_up_unchanged) and C(before) in the init layer, unless the container changed them.
 '''
 
 EXAMPLES = r'''
@@ -184,10 +191,6 @@ class ChangesJob(LayerJob):
                 reason = '; '.join(self.errors)
                 self.errors[:] = []
                 self.from_daemon_only(reason)
-            return self.result(started)
-        if self.stack.layer('container').full_copy:
-            self.errors.append('the vfs driver keeps a full copy of the filesystem per layer: the change set is not '
-                               'computed from disk')
             return self.result(started)
         hashing = self.params['hash'] != 'none' and not self.params['counts_only'] and not self.dfir.check_mode
         check = self.params['daemon_cross_check'] and self.live and not self.params['counts_only']

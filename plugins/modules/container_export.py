@@ -21,6 +21,14 @@ description:
   - V(upper) (C(fs/upper.tar)) is the writable layer alone. Deleted files and replaced directories stay in it as OCI
     whiteout entries (C(.wh.<name>), C(.wh..wh..opq)) carrying the on-disk marker's owner and times, and are listed
     in C(fs/upper.json).
+  - V(vfs) stores a full copy of the filesystem per layer, so it has no writable layer as a diff. For it,
+    V(upper) is what the container's copy changed against the init layer's copy (Docker's own rule for this
+    driver compares type, mode, owner, device, and size and mtime for anything but a directory), the entries C(docker diff)
+    lists. A deletion is an OCI whiteout entry carrying the times and owner of the directory that lost the name,
+    with C(on_disk) set to V(absent from this full copy, present in the one below) in C(fs/upper.json). V(layers) writes
+    each image layer of V(vfs) and of the old V(overlay) driver (whose image layers are full copies in C(root/))
+    the same way, as what it changed against the layer below. The old V(overlay) driver's C(upper/) is a diff and
+    is exported as stored; it holds copies of the init layer's files too (C(/etc/hosts), C(/.dockerenv)...).
   - V(layers) writes each image layer as its own tar, C(fs/layers/sha256-<diff id>.tar), and the init layer as
     C(fs/layers/init.tar), whiteouts kept as for V(upper); C(fs/layers.json) ties each tar to its diff id, chain id,
     cache id and the build step that made it. A layer shared by several containers of one call is written once and

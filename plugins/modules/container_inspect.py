@@ -30,7 +30,10 @@ description:
     image id, which the record checks); live, also C(image/inspect.json) and C(image/history.json) from the API.
   - C(layers.json), the layer chain, oldest first, with diff ids, chain ids, cache ids, their
     directories and the image history step that made each layer; and the writable layer with its
-    mount id, init layer and the lower directories the storage driver recorded.
+    mount id, init layer and the lower directories the storage driver recorded. Directories are the driver's own,
+    C(overlay2/<id>/diff), C(overlay/<id>/root) for an image layer and C(overlay/<id>/upper) for a container's
+    (C(lower-id) names the image layer below), C(vfs/dir/<id>) (each a full copy), C(aufs/diff/<id>).
+    C(layers_are_diffs) is false for V(vfs) and V(overlay), whose image layers are full copies.
   - One call handles all requested containers; a container that fails is reported and the others
     are still collected.
 author:

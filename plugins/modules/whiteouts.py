@@ -113,7 +113,15 @@ notes:
   - For overlayfs C(redirect_dir) (a renamed lower directory), the renamed directory's C(overlay.redirect) attribute
     is followed as the overlayfs documentation describes; Docker itself mounts without it, so it appears only in
     layers another tool made.
-  - For V(vfs), which keeps a full copy of the filesystem per layer, there are no markers.
+  - V(vfs) keeps a full copy of the filesystem per layer (image, init and writable alike), and the V(overlay)
+    driver one per image layer (C(root/)); a deletion there leaves no marker on disk. The module computes it as
+    Docker does for these drivers (C(docker diff)). A name that the copy below holds and the layer's copy does not
+    is a deletion made in that layer, reported with C(marker=whiteout) and C(on_disk) set to
+    V(absent from this full copy, present in the one below); its C(marker_stat) is the stat of the
+    directory that lost the name (its mtime is when a name there was last added or removed). C(hides) names the
+    oldest layer whose copy of a file is unchanged (same type, mode, owner, size and mtime), so a file is
+    attributed to the build step that made it, not to every copy after it; a directory, present in every copy, is
+    listed once per layer.
 '''
 
 EXAMPLES = r'''
@@ -231,10 +239,6 @@ class WhiteoutsJob(LayerJob):
         self.recovered = None
         if self.open_stack() is None:
             return self.outcome('not read')
-        if self.stack.layer('container').full_copy:
-            self.notes.append('the vfs driver keeps a full copy of the filesystem per layer: there are no deletion '
-                              'markers to read')
-            return self.result(started)
         try:
             scans = self.scan()
             if scans is not None and not self.params['counts_only']:

@@ -23,7 +23,7 @@ class DockerdError(RuntimeError):
 class Dockerd:
     """One dockerd; `base` holds everything it writes."""
 
-    def __init__(self, base, userns_remap=None, extra_args=()):
+    def __init__(self, base, userns_remap=None, extra_args=(), storage_driver='overlay2'):
         self.base = base
         self.data_root = os.path.join(base, 'root')
         self.exec_root = os.path.join(base, 'exec')
@@ -31,6 +31,8 @@ class Dockerd:
         self.pidfile = os.path.join(base, 'dockerd.pid')
         self.log_path = os.path.join(base, 'dockerd.log')
         self.userns_remap = userns_remap
+        # overlay2 unless a test needs another driver (vfs, the old overlay) on the same code path.
+        self.storage_driver = storage_driver
         self.extra_args = list(extra_args)
         self.process = None
 
@@ -45,7 +47,7 @@ class Dockerd:
             os.chmod(self.base, os.stat(self.base).st_mode | 0o011)
         args = [DOCKERD, '--data-root', self.data_root, '--exec-root', self.exec_root,
                 '-H', self.host, '--pidfile', self.pidfile, '--bridge', 'none', '--iptables=false',
-                '--ip6tables=false', '--storage-driver', 'overlay2']
+                '--ip6tables=false', '--storage-driver', self.storage_driver]
         if self.userns_remap:
             args += ['--userns-remap', self.userns_remap]
         args += self.extra_args

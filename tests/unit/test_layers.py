@@ -5,6 +5,7 @@ Whiteout devices and trusted.* attributes need root, as the real drivers do.
 
 import errno
 import os
+import shutil
 import stat
 
 import pytest
@@ -230,3 +231,46 @@ def test_the_read_only_view_refuses_writes_and_keeps_atimes(tmp_path):
     assert os.lstat(os.path.join(layer, 'link')).st_atime == old[0]
     assert os.stat(os.path.join(layer, 'dir')).st_atime == old[0]
     assert os.stat(os.path.join(layer, 'dir', 'file')).st_atime == old[0]
+
+
+def copy_layer(source, target):
+    """A full copy as vfs makes one: content, modes and times kept."""
+    shutil.copytree(source, target, symlinks=True, copy_function=shutil.copy2)
+    return target
+
+
+def test_full_copies_are_read_as_what_each_changed_against_the_copy_below(tmp_path):
+    # vfs keeps a whole filesystem per layer and marks no deletion: layer 1 is a copy of layer 0
+    # with one file deleted, one changed and one added; the container's copy deletes a directory.
+    base = str(tmp_path)
+    image0 = mkdir(base, 'vfs/dir/l0')
+    put(image0, 'etc/keep', b'keep')
+    put(image0, 'etc/gone', b'gone')
+    put(image0, 'etc/conf', b'old')
+    put(image0, 'srv/tree/a', b'a')
+    image1 = copy_layer(image0, os.path.join(base, 'vfs/dir/l1'))
+    os.unlink(os.path.join(image1, 'etc/gone'))
+    put(image1, 'etc/conf', b'new')
+    put(image1, 'etc/added', b'added')
+    upper = copy_layer(image1, os.path.join(base, 'vfs/dir/c'))
+    shutil.rmtree(os.path.join(upper, 'srv/tree'))
+    tree = ReadOnlyTree(base)
+    try:
+        layers = [Layer(0, 'image', image0, full_copy=True), Layer(1, 'image', image1, full_copy=True),
+                  Layer(2, 'container', upper, full_copy=True)]
+        stack = LayerStack(tree, layers)
+        view = merged(stack)
+        # Each path comes from the oldest copy that holds it unchanged; deletions hide what was below.
+        assert view[b'/etc/keep'] == ('file', 0) and view[b'/etc/conf'] == ('file', 1)
+        assert view[b'/etc/added'] == ('file', 1)
+        assert b'/etc/gone' not in view and b'/srv/tree' not in view and b'/srv/tree/a' not in view
+        one = [(entry.path, entry.marker) for entry in stack.walk_layer(layers[1])]
+        assert one == [(b'/etc', None), (b'/etc/added', None), (b'/etc/conf', None), (b'/etc/gone', 'whiteout')]
+        top = [(entry.path, entry.marker) for entry in stack.walk_layer(layers[2])]
+        assert top == [(b'/srv', None), (b'/srv/tree', 'whiteout')]
+        versions, visible = stack.versions(b'/etc/gone')
+        assert [(entry.layer.index, entry.marker) for entry in versions] == [(1, 'whiteout'), (0, None)]
+        assert visible is None
+        assert stack.lookup(b'/etc/keep').layer.index == 0
+    finally:
+        tree.close()
