@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 
 import pytest
 
@@ -59,11 +58,14 @@ def dockerd_remapped():
 
 
 @pytest.fixture(scope='session')
-def shared_roots():
-    """The real Docker roots of ../shared/data/docker-roots, each extracted once into a temporary dir."""
+def shared_roots(tmp_path_factory):
+    """The real Docker roots of ../shared/data/docker-roots, each extracted once into a temporary dir.
+
+    Under pytest's own temp dir: ansible-test units runs each test in a forked child, which sets a
+    session fixture up and exits without its teardown; pytest keeps only its last few temp dirs."""
     if not os.path.isdir(SHARED_ROOTS):
         pytest.fail('the shared Docker roots are missing at %s (set DFIR_SHARED_ROOTS)' % SHARED_ROOTS)
-    base = tempfile.mkdtemp(prefix='dfir-roots-')
+    base = str(tmp_path_factory.mktemp('dfir-roots'))
     roots = {}
     for name in ('overlay2.v2', 'aufs.v1', 'vols.v2'):
         target = os.path.join(base, name)
