@@ -3,7 +3,6 @@
 import glob
 import os
 import pwd
-import shutil
 import subprocess
 import time
 import uuid
@@ -13,9 +12,6 @@ import pytest
 from tests.support import fleet
 from tests.support.ansible_run import ansible_bin, ansible_env, run_module
 from tests.support.dockerd import make_base
-
-# Where a command module run as root unpacks itself on the fleet's hosts (which are this machine).
-COMMAND_PAYLOADS = '/tmp/ansible_ansible.legacy.command_payload_*'
 
 
 def test_private_daemon_runs_the_offline_base_image(dockerd):
@@ -65,7 +61,7 @@ def test_a_stopped_fleet_leaves_no_process_behind(tmp_path):
     marker = 'DFIR_FLEET_SMOKE=%s' % uuid.uuid4().hex
     base = make_base('dfir-fleet-smoke-')
     hosts = fleet.Fleet(base, 1, first_octet=12)
-    payloads_before = set(glob.glob(COMMAND_PAYLOADS))
+    payloads = set(glob.glob(fleet.MODULE_PAYLOADS))
     hosts.start()
     running = None
     try:
@@ -120,10 +116,8 @@ def test_a_stopped_fleet_leaves_no_process_behind(tmp_path):
                         running.wait()
         # nothing is reaped late: what is left now is left for good
         assert fleet_leftovers(base, home, uid, marker, recorded) == {}
+        # nor the unpacked payloads of the two commands it cut
+        assert set(glob.glob(fleet.MODULE_PAYLOADS)) - payloads == set()
         assert running.returncode != 0   # its host went away mid-command
     finally:
         hosts.cleanup()
-        # A module killed mid-way leaves its unpacked payload in the host's /tmp (sudo keeps no TMPDIR):
-        # those of this test's two cut commands go with it.
-        for path in set(glob.glob(COMMAND_PAYLOADS)) - payloads_before:
-            shutil.rmtree(path, ignore_errors=True)

@@ -20,6 +20,7 @@ Molecule's fleet scenarios use the same code from the command line:
 """
 
 import argparse
+import glob
 import os
 import pwd
 import shutil
@@ -382,6 +383,10 @@ class FleetHost:
         }
 
 
+# Where a module run as root on a fleet host unpacks itself while it runs (removed when it ends normally).
+MODULE_PAYLOADS = '/tmp/ansible_*_payload_*'
+
+
 class Fleet:
     """N hosts on 127.0.0.2, 127.0.0.3, ... with one client key for the controller."""
 
@@ -402,6 +407,7 @@ class Fleet:
 
     def start(self):
         self.created_user = ensure_login_user()
+        self.payloads_before = set(glob.glob(MODULE_PAYLOADS))
         try:
             for host in self.hosts:
                 host.start()
@@ -422,6 +428,10 @@ class Fleet:
         if self.created_user:
             remove_login_user()
             self.created_user = False
+        # A module cut mid-way with its host (a test that takes a host down) leaves its unpacked payload in
+        # /tmp, as sudo passes no TMPDIR; the hosts are this machine, and those payloads go with the fleet.
+        for path in set(glob.glob(MODULE_PAYLOADS)) - getattr(self, 'payloads_before', set()):
+            shutil.rmtree(path, ignore_errors=True)
         if errors:
             raise RuntimeError('the fleet did not stop cleanly: %s' % '; '.join(errors))
 
