@@ -392,6 +392,7 @@ class Fleet:
 
     def __init__(self, base, count, first_octet=2):
         self.base = base
+        self.payloads_before = None   # set by start(): what stop() must leave alone
         os.makedirs(base, exist_ok=True)
         # The login user must be able to reach each host's staging dir below, as under /var/tmp.
         os.chmod(base, 0o711)
@@ -430,8 +431,9 @@ class Fleet:
             self.created_user = False
         # A module cut mid-way with its host (a test that takes a host down) leaves its unpacked payload in
         # /tmp, as sudo passes no TMPDIR; the hosts are this machine, and those payloads go with the fleet.
-        for path in set(glob.glob(MODULE_PAYLOADS)) - getattr(self, 'payloads_before', set()):
-            shutil.rmtree(path, ignore_errors=True)
+        if self.payloads_before is not None:
+            for path in set(glob.glob(MODULE_PAYLOADS)) - self.payloads_before:
+                shutil.rmtree(path, ignore_errors=True)
         if errors:
             raise RuntimeError('the fleet did not stop cleanly: %s' % '; '.join(errors))
 
