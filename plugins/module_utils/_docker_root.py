@@ -183,7 +183,12 @@ def check_shape(document, shape, path, container_id):
     problems = shape_errors(document, shape)
     if problems:
         raise ContainerConfigError(container_id, '%s is not shaped like a Docker config: %s'
-                                   % (path, '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else '')))
+                                   % (path, shape_summary(problems)))
+
+
+def shape_summary(problems):
+    """The first few shape problems, on one line."""
+    return '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else '')
 
 
 def load_json_bytes(data, what):
@@ -249,6 +254,7 @@ class DockerRoot:
             raise NotADockerRoot('%s is not a Docker root: it has none of containers/, image/ or graph/.%s' % (path, hint))
         self.layout = 'v2' if 'image' in entries or 'graph' not in entries else 'v1'
         self._entries = entries
+        self._mount_id_claims = {}
 
     # -- the root itself ---------------------------------------------------
 
@@ -323,8 +329,7 @@ class DockerRoot:
             return {}, str(exc)
         problems = shape_errors(host_config, HOST_CONFIG_SHAPE)
         if problems:
-            return {}, '%s is not shaped like a Docker host config: %s' % (
-                path, '; '.join(problems[:5]) + ('; ...' if len(problems) > 5 else ''))
+            return {}, '%s is not shaped like a Docker host config: %s' % (path, shape_summary(problems))
         return host_config, None
 
     def containers(self):
@@ -448,7 +453,7 @@ class DockerRoot:
         """Each mount id of the layer database's mounts/ records, with the ids of the containers whose record
         names it (read once per driver). Docker gives every container a fresh random mount id, so two claims
         on one are a damaged or tampered root."""
-        cache = self.__dict__.setdefault('_mount_id_claims', {})
+        cache = self._mount_id_claims
         if driver not in cache:
             claims = {}
             directory = os.path.join(self.image_store(driver), 'layerdb', 'mounts')
